@@ -1,0 +1,333 @@
+"""Delivery, Kubernetes: every overlay builds with `kubectl kustomize` (through the
+project's `make manifests`), every object decodes strictly into the Kubernetes API types,
+and the manifests agree with the service itself: probe ports and shutdown timings are
+read from the generated code, probe paths are requested from the running binary."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from delivery_support import (
+    ENVIRONMENTS,
+    decode_strictly,
+    defaults_of,
+    go_duration_seconds,
+    kinds,
+    manifests,
+    manifests_text,
+    one,
+)
+from delivery_tools import shellcheck
+from gosvc.matrix import AnswerSet
+from gosvc.service import Service
+from support import DEFAULTS, MATRIX, RenderSet, run_tool
+
+pytestmark = pytest.mark.delivery
+
+IMAGE = "registry.example.test/team/service@sha256:" + "ab" * 32
+PROBES = {"startupProbe": "/startupz", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
+BY_NAME = {answer_set.name: answer_set for answer_set in MATRIX}
+# Sets whose ports or optional code differ: enough to catch a number copied by hand.
+PORT_SETS = [BY_NAME["defaults"], BY_NAME["ports"], BY_NAME["no-example"]]
+
+
+def ids(answer_set: AnswerSet) -> str:
+    return answer_set.name
+
+
+def pod_and_container(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    pod: dict[str, Any] = one(objects, "Deployment")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    return pod, container
+
+
+def container_port(container: dict[str, Any], port: int | str) -> int:
+    """A probe's or Service's target port, given by number or by a container port's name."""
+    if isinstance(port, int):
+        return port
+    numbers = [item["containerPort"] for item in container["ports"] if item["name"] == port]
+    assert len(numbers) == 1, f"no single container port named {port!r}"
+    return int(numbers[0])
+
+
+def config_map(objects: list[dict[str, Any]]) -> dict[str, str]:
+    data: dict[str, str] = one(objects, "ConfigMap")["data"]
+    return data
+
+
+def pre_stop_seconds(container: dict[str, Any]) -> float:
+    """How long a preStop hook holds SIGTERM back (0 without one). Only the sleep action
+    has a known length; an exec hook would make the budget unknowable, so it is refused."""
+    hook = container.get("lifecycle", {}).get("preStop")
+    if hook is None:
+        return 0.0
+    assert "sleep" in hook, f"a preStop hook other than sleep has no known length: {hook}"
+    return float(hook["sleep"]["seconds"])
+
+
+@pytest.mark.parametrize("answer_set", MATRIX, ids=ids)
+def test_every_overlay_builds_and_decodes_strictly(
+    answer_set: AnswerSet, rendered_set: RenderSet
+) -> None:
+    project = rendered_set(answer_set)
+    for environment in ENVIRONMENTS:
+        text = manifests_text(project, environment, IMAGE)
+        result = decode_strictly(text)
+        assert result.returncode == 0, f"{environment}: {result.stderr}"
+        decoded = result.stdout.splitlines()
+        assert len(decoded) == len(manifests(project, environment, IMAGE)) >= 7
+        assert all(line.startswith("ok ") for line in decoded), decoded
+
+
+@pytest.mark.parametrize(
+    ("change", "complaint"),
+    [
+        (("enableServiceLinks:", "enableServiceLink:"), 'unknown field "enableServiceLink"'),
+        (("  timeoutSeconds: 3", '  timeoutSeconds: "3"'), "cannot unmarshal string"),
+        (("kind: PodDisruptionBudget", "kind: PodDisruptionBudgets"), "unknown kind"),
+    ],
+    ids=["misspelt-field", "wrong-type", "unknown-kind"],
+)
+def test_strict_decoder_refuses_what_the_api_would_not_take(
+    change: tuple[str, str], complaint: str, rendered_set: RenderSet
+) -> None:
+    text = manifests_text(rendered_set(DEFAULTS), "dev", IMAGE)
+    old, new = change
+    assert old in text
+    result = decode_strictly(text.replace(old, new, 1))
+    assert result.returncode == 1
+    assert complaint in result.stderr
+
+
+@pytest.mark.parametrize("answer_set", PORT_SETS, ids=ids)
+def test_probes_and_ports_match_the_service_config(
+    answer_set: AnswerSet, rendered_set: RenderSet
+) -> None:
+    project = rendered_set(answer_set)
+    service = defaults_of(project)
+    for environment in ENVIRONMENTS:
+        objects = manifests(project, environment, IMAGE)
+        _, container = pod_and_container(objects)
+        env = {item["name"]: item for item in container.get("env", [])}
+        # The listeners are the code's defaults: nothing in the manifests moves them.
+        assert "HTTP_ADDR" not in env and "HTTP_ADDR" not in config_map(objects)
+        assert "ADMIN_ADDR" not in env and "ADMIN_ADDR" not in config_map(objects)
+
+        for probe, path in PROBES.items():
+            get = container[probe]["httpGet"]
+            assert get["path"] == path, f"{environment} {probe}"
+            assert container_port(container, get["port"]) == service.http_port, probe
+
+        ports = one(objects, "Service")["spec"]["ports"]
+        targets = {container_port(container, port["targetPort"]) for port in ports}
+        assert targets == {service.http_port}, f"{environment}: the Service exposes {targets}"
+        assert service.admin_port not in {port["port"] for port in ports}
+
+        policies = [item for item in objects if item["kind"] == "NetworkPolicy"]
+        for policy in policies:
+            allowed = {
+                container_port(container, port["port"])
+                for rule in policy["spec"]["ingress"]
+                for port in rule["ports"]
+            }
+            assert allowed == {service.http_port}, f"{environment}: NetworkPolicy opens {allowed}"
+
+
+@pytest.mark.parametrize("answer_set", PORT_SETS, ids=ids)
+def test_shutdown_budget_and_probe_thresholds_fit_the_service_timings(
+    answer_set: AnswerSet, rendered_set: RenderSet
+) -> None:
+    project = rendered_set(answer_set)
+    service = defaults_of(project)
+    for environment in ENVIRONMENTS:
+        objects = manifests(project, environment, IMAGE)
+        pod, container = pod_and_container(objects)
+        config = config_map(objects)
+        # The ConfigMap spells the timings out; they must be the code's own defaults, so
+        # a change to either shows up here.
+        drain = go_duration_seconds(config["DRAIN_DELAY"])
+        shutdown = go_duration_seconds(config["SHUTDOWN_TIMEOUT"])
+        assert drain == service.drain_delay, environment
+        assert shutdown == service.shutdown_timeout, environment
+
+        budget = pre_stop_seconds(container) + drain + shutdown
+        assert pod["terminationGracePeriodSeconds"] > budget, (
+            f"{environment}: SIGKILL after {pod['terminationGracePeriodSeconds']}s, "
+            f"but preStop + DRAIN_DELAY + SHUTDOWN_TIMEOUT = {budget}s"
+        )
+
+        liveness = container["livenessProbe"]
+        window = liveness["periodSeconds"] * liveness["failureThreshold"]
+        assert window > drain + shutdown, "liveness could restart a pod that is shutting down"
+
+        readiness = container["readinessProbe"]
+        noticed = readiness["periodSeconds"] * readiness["failureThreshold"]
+        assert noticed <= drain, "readiness would notice the drain only after it is over"
+        assert readiness["timeoutSeconds"] > service.readiness_check_timeout
+
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= 30
+
+
+@pytest.mark.parametrize("answer_set", [DEFAULTS, BY_NAME["no-example"]], ids=ids)
+def test_probe_paths_are_served_by_the_built_service(
+    answer_set: AnswerSet, rendered_set: RenderSet, tmp_path: Path
+) -> None:
+    project = rendered_set(answer_set)
+    binary = tmp_path / project.service_name
+    built = run_tool(
+        ["go", "build", "-o", str(binary), f"./cmd/{project.service_name}"],
+        cwd=project.path,
+        env={**os.environ, "CGO_ENABLED": "0"},
+    )
+    assert built.returncode == 0, built.stderr
+    _, container = pod_and_container(manifests(project, "prod", IMAGE))
+    paths = [container[probe]["httpGet"]["path"] for probe in PROBES]
+
+    service = Service(binary, log_dir=tmp_path, env={"DRAIN_DELAY": "0s"})
+    try:
+        service.wait_for_status("/startupz", 200)
+        for path in paths:
+            assert service.status(path) == 200, f"GET {path}: {service.stderr()}"
+        assert service.status("/no-such-probe") == 404, "the check above could not fail"
+        service.terminate()
+        assert service.wait() == 0
+    finally:
+        service.stop()
+
+
+@pytest.mark.parametrize("answer_set", MATRIX, ids=ids)
+def test_restricted_pod_security_in_every_overlay(
+    answer_set: AnswerSet, rendered_set: RenderSet
+) -> None:
+    project = rendered_set(answer_set)
+    for environment in ENVIRONMENTS:
+        objects = manifests(project, environment, IMAGE)
+        pod, container = pod_and_container(objects)
+        where = f"{answer_set.name}/{environment}"
+
+        pod_security = pod["securityContext"]
+        assert pod_security["runAsNonRoot"] is True, where
+        assert pod_security["runAsUser"] != 0, where
+        assert pod_security["seccompProfile"] == {"type": "RuntimeDefault"}, where
+        for host in ("hostNetwork", "hostPID", "hostIPC"):
+            assert not pod.get(host), f"{where}: {host}"
+
+        security = container["securityContext"]
+        assert security["allowPrivilegeEscalation"] is False, where
+        assert security["readOnlyRootFilesystem"] is True, where
+        assert security["runAsNonRoot"] is True, where
+        assert security["capabilities"] == {"drop": ["ALL"]}, where
+        assert not security.get("privileged"), where
+
+        # No API token in the pod: neither from the ServiceAccount nor the pod spec.
+        assert pod["automountServiceAccountToken"] is False, where
+        assert one(objects, "ServiceAccount")["automountServiceAccountToken"] is False, where
+
+        labels = one(objects, "Namespace")["metadata"]["labels"]
+        assert labels["pod-security.kubernetes.io/enforce"] == "restricted", where
+
+        # Limits give GOMAXPROCS (CPU) and the GOMEMLIMIT logic (memory) a number to read.
+        resources = container["resources"]
+        assert {"cpu", "memory"} <= resources["limits"].keys(), where
+        assert {"cpu", "memory"} <= resources["requests"].keys(), where
+
+
+def test_environments_differ_where_they_should(rendered_set: RenderSet) -> None:
+    project = rendered_set(DEFAULTS)
+    by_environment = {env: manifests(project, env, IMAGE) for env in ENVIRONMENTS}
+
+    settings = {env: config_map(objects) for env, objects in by_environment.items()}
+    for key in ("LOG_LEVEL", "OTEL_TRACES_SAMPLER_ARG", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        assert all(key in config for config in settings.values()), key
+    assert len({config["LOG_LEVEL"] for config in settings.values()}) == len(ENVIRONMENTS)
+    ratios = [float(settings[env]["OTEL_TRACES_SAMPLER_ARG"]) for env in ENVIRONMENTS]
+    assert ratios == sorted(ratios, reverse=True), "sampling should shrink towards prod"
+    for env, config in settings.items():
+        assert config["OTEL_SERVICE_NAME"] == project.service_name
+        assert f"deployment.environment.name={env}" in config["OTEL_RESOURCE_ATTRIBUTES"]
+
+    bounds = []
+    for env, objects in by_environment.items():
+        hpa = one(objects, "HorizontalPodAutoscaler")["spec"]
+        assert hpa["scaleTargetRef"]["name"] == project.service_name
+        assert one(objects, "Deployment")["spec"]["replicas"] == hpa["minReplicas"], env
+        bounds.append((hpa["minReplicas"], hpa["maxReplicas"]))
+    assert bounds == sorted(bounds) and len(set(bounds)) == len(ENVIRONMENTS)
+
+    limits = [
+        pod_and_container(by_environment[env])[1]["resources"]["limits"]["memory"]
+        for env in ENVIRONMENTS
+    ]
+    assert len(set(limits)) > 1, "resources are sized per environment"
+
+    # prod: spread over zones and nodes, and a stricter disruption budget than the base.
+    prod_pod, _ = pod_and_container(by_environment["prod"])
+    keys = {item["topologyKey"] for item in prod_pod["topologySpreadConstraints"]}
+    assert keys == {"topology.kubernetes.io/zone", "kubernetes.io/hostname"}
+    assert "topologySpreadConstraints" not in pod_and_container(by_environment["dev"])[0]
+    selector = {"app.kubernetes.io/name": project.service_name}
+    for env, objects in by_environment.items():
+        budget = one(objects, "PodDisruptionBudget")["spec"]
+        assert budget["selector"]["matchLabels"] == selector, env
+    assert one(by_environment["dev"], "PodDisruptionBudget")["spec"]["maxUnavailable"] == "50%"
+    assert one(by_environment["prod"], "PodDisruptionBudget")["spec"]["maxUnavailable"] == 1
+
+    # The NetworkPolicy is an optional component: on in staging and prod, off in dev.
+    assert "NetworkPolicy" not in kinds(by_environment["dev"])
+    for env in ("staging", "prod"):
+        policy = one(by_environment[env], "NetworkPolicy")
+        assert policy["metadata"]["namespace"] == project.service_name
+        assert policy["spec"]["podSelector"]["matchLabels"] == selector
+
+
+@pytest.mark.parametrize("answer_set", MATRIX, ids=ids)
+def test_labels_namespace_and_image(answer_set: AnswerSet, rendered_set: RenderSet) -> None:
+    project = rendered_set(answer_set)
+    name = project.service_name
+    for environment in ENVIRONMENTS:
+        objects = manifests(project, environment, IMAGE)
+        for item in objects:
+            metadata = item["metadata"]
+            where = f"{environment} {item['kind']}/{metadata['name']}"
+            labels = metadata.get("labels", {})
+            assert labels.get("app.kubernetes.io/name") == name, where
+            assert labels.get("app.kubernetes.io/managed-by") == "kustomize", where
+            assert labels.get("app.kubernetes.io/instance") == environment, where
+            if item["kind"] != "Namespace":
+                assert metadata.get("namespace") == name, where
+
+        deployment = one(objects, "Deployment")
+        # Selectors are immutable: only the stable name label may be in them.
+        assert deployment["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+        _, container = pod_and_container(objects)
+        assert container["image"] == IMAGE, "the images transformer pins the given image"
+
+    # Without IMAGE, the Makefile's default repository and version are used.
+    _, container = pod_and_container(manifests(project, "dev"))
+    assert container["image"].rsplit(":", 1)[0].endswith(name)
+
+    for kustomization in (project.path / "deploy").rglob("kustomization.yaml"):
+        document = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
+        deprecated = {"commonLabels", "bases", "patchesStrategicMerge", "patchesJson6902", "vars"}
+        assert not deprecated & document.keys(), f"{kustomization}: deprecated fields"
+
+
+def test_render_script_is_shellcheck_clean_and_refuses_unknown_environments(
+    rendered_set: RenderSet,
+) -> None:
+    project = rendered_set(DEFAULTS)
+    script = project.path / "deploy" / "kustomize" / "render.sh"
+    checked = run_tool([str(shellcheck()), "--shell=sh", str(script)])
+    assert checked.returncode == 0, checked.stdout
+
+    for environment in ("qa", "../base", ""):
+        result = run_tool(["make", "manifests", f"ENV={environment}"], cwd=project.path)
+        assert result.returncode != 0, environment
+        assert "ENV" in result.stderr, result.stderr
+    leftovers = list((project.path / "deploy" / "kustomize").glob(".release.*"))
+    assert not leftovers, "render.sh left its scratch kustomization behind"
