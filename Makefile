@@ -1,0 +1,43 @@
+# copier-go-service: the template's own tasks. `make demo` shows a generated service
+# working; `make test` runs the whole suite (what .ci/run calls).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-installs only when the package metadata changes.
+STAMP := $(VENV)/.installed
+
+.PHONY: help demo test lint typecheck format smoke clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	@echo "==> Creating $(VENV) and installing gosvc with its dev tools"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: $(STAMP) ## generate a service with defaults, build it, run it, call it, stop it
+	$(BIN)/gosvc demo build/demo
+
+test: lint typecheck $(STAMP) ## lint, type-check and run every test layer
+	$(BIN)/pytest
+
+lint: $(STAMP) ## ruff check and ruff format --check
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP) ## mypy --strict on generator/, hooks/ and tests/
+	$(BIN)/mypy
+
+format: $(STAMP) ## apply ruff's fixes and formatting
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+smoke: $(STAMP) ## gosvc smoke over tests/matrix.yml (race detector on)
+	$(BIN)/gosvc smoke --race
+
+clean: ## remove the venv, caches and the demo service
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache

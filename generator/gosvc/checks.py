@@ -1,0 +1,163 @@
+"""The checks every generated project must pass, run one step at a time.
+
+Standard library only: Copier's post-generation hook loads this file by path from the
+template checkout (the hook runs in Copier's interpreter, where the gosvc package may not
+be installed), and `gosvc new`, `gosvc check` and `gosvc smoke` import it normally. That
+keeps the list of checks in one place.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+# The tools the steps call; a machine without them gets a warning, not a failure.
+REQUIRED_TOOLS = ("go", "gofmt")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command run in the project folder."""
+
+    argv: tuple[str, ...]
+    # gofmt -l exits 0 even when files need formatting: it lists them instead.
+    fails_on_output: bool = False
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.argv)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: Step
+    ok: bool
+    seconds: float
+    output: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a run of the checks found; `results` stops at the first failing step."""
+
+    results: tuple[StepResult, ...]
+    not_run: tuple[Step, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not self.not_run and all(result.ok for result in self.results)
+
+    @property
+    def seconds(self) -> float:
+        return sum(result.seconds for result in self.results)
+
+
+def steps(*, race: bool = False) -> tuple[Step, ...]:
+    """The project checks in the order they run: cheapest and most specific first."""
+    test = ("go", "test", "-race", "./...") if race else ("go", "test", "./...")
+    return (
+        Step(("gofmt", "-l", "."), fails_on_output=True),
+        # -diff reports what tidying would change and fails, without touching go.mod.
+        Step(("go", "mod", "tidy", "-diff")),
+        Step(("go", "vet", "./...")),
+        Step(("go", "build", "./...")),
+        Step(test),
+    )
+
+
+def missing_tools() -> list[str]:
+    """Names of the tools the checks need that are not on PATH."""
+    return [tool for tool in REQUIRED_TOOLS if shutil.which(tool) is None]
+
+
+def run_step(step: Step, project: Path) -> StepResult:
+    started = time.monotonic()
+    completed = subprocess.run(
+        step.argv,
+        cwd=project,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
+    seconds = time.monotonic() - started
+    output = completed.stdout.strip()
+    ok = completed.returncode == 0 and not (step.fails_on_output and output)
+    return StepResult(step=step, ok=ok, seconds=seconds, output=output)
+
+
+def run_checks(
+    project: Path,
+    *,
+    race: bool = False,
+    out: TextIO | None = None,
+    indent: str = "  ",
+) -> Report:
+    """Run every step in `project`, printing each with its duration, until one fails.
+
+    A failing step's output is printed under it; the later steps are listed as not run,
+    since they would mostly repeat the same error.
+    """
+    stream = out if out is not None else sys.stdout
+    plan = steps(race=race)
+    results: list[StepResult] = []
+    for index, step in enumerate(plan):
+        print(f"{indent}{step.name} ...", end="", file=stream, flush=True)
+        result = run_step(step, project)
+        results.append(result)
+        print(f" {'ok' if result.ok else 'FAILED'} ({result.seconds:.1f}s)", file=stream)
+        if not result.ok:
+            _print_output(result, stream, indent + "  ")
+            skipped = plan[index + 1 :]
+            for later in skipped:
+                print(f"{indent}{later.name} ... not run", file=stream)
+            return Report(results=tuple(results), not_run=skipped)
+    return Report(results=tuple(results), not_run=())
+
+
+def _print_output(result: StepResult, stream: TextIO, indent: str) -> None:
+    if result.step.fails_on_output and result.output:
+        print(f"{indent}files that need gofmt (run `gofmt -w .`):", file=stream)
+    for line in result.output.splitlines() or ["(no output)"]:
+        print(f"{indent}{line}", file=stream)
+
+
+def describe(plan: Sequence[Step]) -> str:
+    """The steps as one line, for messages that tell a user what was (not) checked."""
+    return ", ".join(f"`{step.name}`" for step in plan)
+
+
+def check_new_project(project: Path) -> int:
+    """Check a project right after generation: 0 when it passed or Go is missing, else 1.
+
+    Without Go the project is still good to keep, so that is a warning naming what was not
+    checked and how to check it later, not a failure.
+    """
+    plan = describe(steps())
+    missing = missing_tools()
+    if missing:
+        print(
+            f"warning: {' and '.join(missing)} not found on PATH, so these checks were "
+            f"skipped: {plan}. After installing Go 1.25 or later, run them with "
+            f"`gosvc check {project}`.",
+            file=sys.stderr,
+        )
+        return 0
+    print(f"Checking the generated project: {plan}", flush=True)
+    report = run_checks(project)
+    if report.ok:
+        print(f"All checks passed in {report.seconds:.1f}s.")
+        return 0
+    print(
+        f"error: the generated project failed `{report.results[-1].step.name}` (output "
+        "above): a defect of the template or of this combination of answers",
+        file=sys.stderr,
+    )
+    return 1

@@ -1,0 +1,137 @@
+"""Layer 4, bad answers: each rule in copier.yml refuses a bad value, in `copier copy` (a
+non-zero exit whose message names the question) and in `gosvc new` (exit 2, one line on
+stderr naming the question and the rule, no traceback). Neither writes anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from support import REPO_ROOT, copier, gosvc
+
+pytestmark = pytest.mark.bad_answers
+
+# (question the message must name, answers given, a fragment of the rule's message)
+BAD_ANSWERS = [
+    ("service_name", {"service_name": "Inventory"}, "DNS-1123"),
+    ("service_name", {"service_name": "s" * 64}, "at most 63"),
+    ("service_name", {"service_name": "inventory-"}, "DNS-1123"),
+    ("module_path", {"module_path": "inventory/service"}, "domain name with a dot"),
+    ("module_path", {"module_path": "example.com/inventory/v1"}, "/v2 or higher"),
+    ("module_path", {"module_path": "example.com/inventory service"}, "valid Go module path"),
+    ("context_name", {"context_name": "func"}, "must not be 'func': it is a Go keyword"),
+    ("context_name", {"context_name": "http"}, "must not be 'http'"),
+    ("aggregate_name", {"aggregate_name": "Stock-Item"}, "Go identifier"),
+    ("admin_port", {"http_port": "8080", "admin_port": "8080"}, "must differ from http_port"),
+    ("http_port", {"http_port": "0"}, "between 1 and 65535"),
+    ("admin_port", {"admin_port": "70000"}, "between 1 and 65535"),
+    ("go_version", {"go_version": "1.24"}, "1.25 or later"),
+    ("go_version", {"go_version": "latest"}, "1.25 or later"),
+    ("downstream_name", {"downstream_name": "Pricing_Service"}, "DNS-1123"),
+    ("downstream_name", {"service_name": "pricing", "downstream_name": "pricing"}, "differ"),
+    ("goproxy", {"goproxy": "https://proxy.example.com direct"}, "no spaces"),
+    ("goproxy", {"goproxy": "proxy.example.com"}, "http(s):// or file:// URLs"),
+    ("goprivate", {"goprivate": 'example.com/"x"'}, "module path patterns"),
+    ("gonosumdb", {"gonosumdb": "a b"}, "module path patterns"),
+    ("gosumdb", {"gosumdb": "sum.golang.org; rm -rf /"}, "'name+key'"),
+]
+IDS = [f"{question}={next(iter(answers.values()))[:20]}" for question, answers, _ in BAD_ANSWERS]
+
+
+def data_args(answers: dict[str, str]) -> list[str]:
+    return [arg for key, value in answers.items() for arg in ("-d", f"{key}={value}")]
+
+
+@pytest.mark.parametrize(("question", "answers", "rule"), BAD_ANSWERS, ids=IDS)
+def test_copier_copy_refuses(
+    question: str, answers: dict[str, str], rule: str, tmp_path: Path
+) -> None:
+    dest = tmp_path / "service"
+    args = ["copy", "--trust", "--defaults", "--vcs-ref", "HEAD", *data_args(answers)]
+    result = copier(*args, str(REPO_ROOT), str(dest))
+    assert result.returncode != 0
+    # Copier shows a traceback here; its last line is the validator's message.
+    message = result.stderr.strip().splitlines()[-1]
+    assert f"question '{question}'" in message
+    assert rule in message
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize(("question", "answers", "rule"), BAD_ANSWERS, ids=IDS)
+def test_gosvc_new_refuses_with_one_line(
+    question: str, answers: dict[str, str], rule: str, tmp_path: Path
+) -> None:
+    dest = tmp_path / "service"
+    result = gosvc("new", str(dest), "--defaults", *data_args(answers))
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"gosvc new: {question}")
+    assert rule in lines[0]
+    assert "Traceback" not in result.stdout + result.stderr
+    assert not dest.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["-d", "http_port=eighty"], "http_port must be a whole number"),
+        (["-d", "example_domain=perhaps"], "example_domain must be true or false"),
+        (["-d", "colour=blue"], "unknown question colour"),
+        (["-d", "service_name"], "expected key=value"),
+    ],
+    ids=["not-an-int", "not-a-bool", "unknown-key", "no-equals"],
+)
+def test_gosvc_new_refuses_malformed_data(args: list[str], fragment: str, tmp_path: Path) -> None:
+    dest = tmp_path / "service"
+    result = gosvc("new", str(dest), "--defaults", *args)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert fragment in lines[0]
+    assert not dest.exists()
+
+
+def test_gosvc_new_leaves_an_existing_empty_folder_empty(tmp_path: Path) -> None:
+    dest = tmp_path / "service"
+    dest.mkdir()
+    result = gosvc("new", str(dest), "--defaults", "-d", "go_version=1.24")
+    assert result.returncode == 2
+    assert list(dest.iterdir()) == []
+
+
+def test_gosvc_new_refuses_a_non_empty_destination(tmp_path: Path) -> None:
+    (tmp_path / "keep.txt").write_text("mine\n")
+    result = gosvc("new", str(tmp_path), "--defaults")
+    assert result.returncode == 2
+    assert "not an empty folder" in result.stderr
+    assert [path.name for path in tmp_path.iterdir()] == ["keep.txt"]
+
+
+def test_gosvc_new_names_a_refused_default_and_how_to_override_it(tmp_path: Path) -> None:
+    """A default derived from other answers is validated too; the message says how to set it."""
+    template = tmp_path / "template"
+    (template / "files").mkdir(parents=True)
+    (template / "copier.yml").write_text(
+        "_subdirectory: files\n"
+        "name:\n  type: str\n  default: demo\n"
+        "package:\n  type: str\n"
+        '  default: "{{ name }}-pkg"\n'
+        "  validator: \"{% if '-' in package %}package must not contain '-'{% endif %}\"\n"
+    )
+    (template / "files" / "README.md.jinja").write_text("{{ package }}\n")
+    dest = tmp_path / "out"
+
+    result = gosvc("new", str(dest), "--defaults", "--template", str(template))
+
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "package must not contain '-'" in lines[0]
+    assert "set it with -d package=" in lines[0]
+    assert not dest.exists()
+    # Copier refuses it too, though only with a traceback.
+    copied = copier("copy", "--defaults", str(template), str(dest))
+    assert copied.returncode != 0
+    assert "package must not contain '-'" in copied.stderr
+    assert not dest.exists()

@@ -1,0 +1,186 @@
+"""gosvc new, check and smoke as a user runs them, and the post-generation hook in Copier."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from gosvc.checks import check_new_project, steps
+from support import REPO_ROOT, Project, copier, gosvc, run_tool
+
+pytestmark = pytest.mark.cli
+
+STEP_NAMES = [step.name for step in steps()]
+HOOK = REPO_ROOT / "hooks" / "check_project.py"
+
+
+def assert_every_step_passed(output: str) -> None:
+    for name in STEP_NAMES:
+        assert f"{name} ... ok" in output, output
+
+
+# ------------------------------------------------------------------ new
+
+
+def test_new_generates_checks_and_prints_next_steps(tmp_path: Path) -> None:
+    dest = tmp_path / "inventory-service"
+    result = gosvc("new", str(dest), "--defaults")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_every_step_passed(result.stdout)
+    assert "Next steps:" in result.stdout
+    assert (dest / ".copier-answers.yml").is_file()
+
+
+def test_new_without_a_terminal_needs_defaults(tmp_path: Path) -> None:
+    result = gosvc("new", str(tmp_path / "service"))
+    assert result.returncode == 2
+    assert "pass --defaults" in result.stderr
+    assert not (tmp_path / "service").exists()
+
+
+# ---------------------------------------------------------------- check
+
+
+def test_check_passes_on_a_generated_project(fresh_project: Project) -> None:
+    result = gosvc("check", str(fresh_project.path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_every_step_passed(result.stdout)
+
+
+def test_check_fails_on_a_gofmt_defect_and_names_the_file(fresh_project: Project) -> None:
+    sloppy = fresh_project.path / "cmd" / fresh_project.service_name / "sloppy.go"
+    sloppy.write_text("package main\n\nfunc   sloppy()  {}\n")
+    result = gosvc("check", str(fresh_project.path))
+    assert result.returncode == 1
+    assert "gofmt -l . ... FAILED" in result.stdout
+    assert f"cmd/{fresh_project.service_name}/sloppy.go" in result.stdout
+    assert "go test ./... ... not run" in result.stdout
+
+
+def test_check_fails_on_a_failing_test_and_shows_its_output(fresh_project: Project) -> None:
+    package = fresh_project.path / "internal" / "answer"
+    package.mkdir()
+    (package / "answer.go").write_text("package answer\n\nfunc Answer() int { return 41 }\n")
+    (package / "answer_test.go").write_text(
+        'package answer\n\nimport "testing"\n\n'
+        "func TestAnswer(t *testing.T) {\n"
+        '\tif got := Answer(); got != 42 {\n\t\tt.Fatalf("deliberate failure: got %d", got)\n\t}\n'
+        "}\n"
+    )
+    result = gosvc("check", str(fresh_project.path))
+    assert result.returncode == 1
+    assert "go build ./... ... ok" in result.stdout
+    assert "go test ./... ... FAILED" in result.stdout
+    assert "deliberate failure: got 41" in result.stdout
+
+
+def test_check_refuses_a_folder_that_is_not_a_go_module(tmp_path: Path) -> None:
+    result = gosvc("check", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"gosvc check: {tmp_path} is not a Go module (no go.mod); pass a generated project"
+    ]
+
+
+# ---------------------------------------------------------------- smoke
+
+
+def test_smoke_prints_a_row_per_set_and_fails_on_a_bad_set(tmp_path: Path) -> None:
+    matrix = tmp_path / "matrix.yml"
+    matrix.write_text(
+        "sets:\n"
+        "  - name: defaults\n    answers: {}\n"
+        "  - name: bad-port\n    answers: {http_port: 70000}\n"
+    )
+    result = gosvc("smoke", "--matrix", str(matrix))
+    assert result.returncode == 1, result.stdout + result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines() if line.strip()}
+    assert "seconds" in rows["set"]
+    assert "(defaults)" in rows["defaults"]
+    assert " ok " in rows["defaults"]
+    assert "http_port=70000" in rows["bad-port"]
+    assert "render failed: http_port must be between 1 and 65535" in rows["bad-port"]
+    assert "1 of 2 answer sets failed" in result.stdout
+
+
+def test_smoke_filter_that_matches_nothing_is_bad_input(tmp_path: Path) -> None:
+    result = gosvc("smoke", "-k", "no-such-set")
+    assert result.returncode == 2
+    assert "no answer set name contains 'no-such-set'" in result.stderr
+
+
+# ----------------------------------------------------------------- hook
+
+
+def path_without_go() -> str:
+    """PATH without the folders that hold the Go toolchain (git and the shell tools stay)."""
+    kept = [
+        folder
+        for folder in os.environ["PATH"].split(os.pathsep)
+        if not any((Path(folder) / tool).exists() for tool in ("go", "gofmt"))
+    ]
+    path = os.pathsep.join(kept)
+    assert shutil.which("go", path=path) is None
+    assert shutil.which("git", path=path) is not None, "git must not live next to go"
+    return path
+
+
+def test_copier_copy_runs_the_checks_in_its_hook(tmp_path: Path) -> None:
+    dest = tmp_path / "service"
+    result = copier("copy", "--trust", "--defaults", "--vcs-ref", "HEAD", str(REPO_ROOT), str(dest))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert_every_step_passed(result.stdout)
+    assert "All checks passed" in result.stdout
+
+
+def test_hook_without_go_warns_and_keeps_the_project(tmp_path: Path) -> None:
+    dest = tmp_path / "service"
+    env = {**os.environ, "PATH": path_without_go()}
+    args = ["copy", "--trust", "--defaults", "--vcs-ref", "HEAD", str(REPO_ROOT), str(dest)]
+    result = copier(*args, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning:"))
+    assert "go and gofmt not found on PATH" in warning
+    for name in STEP_NAMES:
+        assert name in warning
+    assert "gosvc check" in warning
+    assert (dest / "go.mod").is_file()
+
+
+def test_check_new_project_fails_on_a_defect_and_shows_the_output(
+    fresh_project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # What the hook runs after `copier copy`: a vet finding is a real defect.
+    (fresh_project.path / "cmd" / fresh_project.service_name / "vetfail.go").write_text(
+        'package main\n\nimport "fmt"\n\nfunc vetFailure() { fmt.Printf("%d\\n", "text") }\n'
+    )
+    assert check_new_project(fresh_project.path) == 1
+    captured = capsys.readouterr()
+    assert "go vet ./... ... FAILED" in captured.out
+    assert "vetfail.go" in captured.out
+    assert "failed `go vet ./...`" in captured.err
+
+
+def run_hook(operation: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run_tool([sys.executable, str(HOOK), operation], cwd=cwd)
+
+
+def test_hook_on_update_runs_no_checks_in_copiers_scratch_copies(tmp_path: Path) -> None:
+    scratch = tmp_path / "copier._main.new_copy.abc123"
+    scratch.mkdir()
+    result = run_hook("update", scratch)
+    assert result.returncode == 0
+    assert result.stdout == ""
+    assert result.stderr == ""
+
+
+def test_hook_on_update_points_to_gosvc_check_in_the_real_project(tmp_path: Path) -> None:
+    assert run_tool(["git", "init", "-q"], cwd=tmp_path).returncode == 0
+    result = run_hook("update", tmp_path)
+    assert result.returncode == 0
+    assert "gosvc check" in result.stdout
+    assert "Checking" not in result.stdout

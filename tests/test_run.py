@@ -1,0 +1,266 @@
+"""Layer 3, run: build the default service with its own Makefile, start the binary on free
+loopback ports and hold it to the runtime contract: start-up probes, the example API, a
+graceful SIGTERM with requests in flight, and one-line errors for bad configuration."""
+
+from __future__ import annotations
+
+import errno
+import http.client
+import json
+import os
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from gosvc.service import LOOPBACK, Response, Service, wait_for
+from support import DEFAULTS, Project, render, run_tool
+
+pytestmark = pytest.mark.run
+
+# The variables the brief's runtime contract names; the config package must read each.
+CONTRACT_VARIABLES = {
+    "HTTP_ADDR",
+    "ADMIN_ADDR",
+    "SHUTDOWN_TIMEOUT",
+    "DRAIN_DELAY",
+    "LOG_LEVEL",
+    "HTTP_READ_HEADER_TIMEOUT",
+    "HTTP_READ_TIMEOUT",
+    "HTTP_WRITE_TIMEOUT",
+    "HTTP_IDLE_TIMEOUT",
+    "HTTP_MAX_HEADER_BYTES",
+    "HTTP_MAX_BODY_BYTES",
+    "PPROF_ENABLED",
+    "SEED_FILE",
+}
+MAX_BODY_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Built:
+    project: Project
+    binary: Path
+
+    @property
+    def collection(self) -> str:
+        return f"/v1/{self.project.values['aggregate_plural']}"
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    """The default answers rendered privately and built with the project's `make build`."""
+    project = render(DEFAULTS, tmp_path_factory.mktemp("run") / "service")
+    result = run_tool(["make", "build"], cwd=project.path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    binary = project.path / "bin" / project.service_name
+    assert binary.is_file(), f"make build did not write {binary}"
+    return Built(project=project, binary=binary)
+
+
+Launch = Callable[..., Service]
+
+
+@pytest.fixture
+def start(built: Built, tmp_path: Path) -> Iterator[Launch]:
+    """Start the built service with extra environment; every one started is stopped."""
+    started: list[Service] = []
+
+    def launch(**env: str) -> Service:
+        service = Service(built.binary, log_dir=tmp_path, env=env)
+        started.append(service)
+        return service
+
+    yield launch
+    for service in started:
+        service.stop()
+
+
+def assert_problem(response: Response, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status == status, response.body
+    assert response.content_type.startswith("application/problem+json"), response.headers
+    problem: dict[str, Any] = response.json()
+    assert problem["status"] == status
+    assert problem["title"]
+    if code is not None:
+        assert problem["code"] == code, problem
+        # RFC 9457: an absent type means "about:blank", a problem with no more semantics
+        # than its status; a domain error still says what went wrong in detail.
+        assert problem.get("type", "about:blank"), problem
+        assert problem.get("detail"), problem
+    return problem
+
+
+def write_to_fifo(path: Path, data: bytes, timeout: float) -> None:
+    """Write once the service has opened the FIFO for reading (until then, ENXIO)."""
+
+    def open_writer() -> int | None:
+        try:
+            return os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError as error:
+            if error.errno == errno.ENXIO:
+                return None
+            raise
+
+    fd = wait_for(open_writer, timeout=timeout, what=f"a reader on {path}")
+    try:
+        os.set_blocking(fd, True)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def test_start_up_waits_for_seed_then_serves_the_example_api(
+    built: Built, start: Launch, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "seed.fifo"
+    os.mkfifo(fifo)
+    service = start(SEED_FILE=str(fifo), HTTP_MAX_BODY_BYTES=str(MAX_BODY_BYTES), DRAIN_DELAY="1s")
+
+    # Listening, but the seed (a FIFO nobody has written yet) holds start-up back.
+    service.wait_for_status("/startupz", 503)
+    assert service.status("/readyz") == 503
+    assert service.status("/livez") == 200
+
+    seed = [{"id": "seeded-1", "quantity": 5}]
+    write_to_fifo(fifo, json.dumps(seed).encode(), timeout=10)
+    service.wait_for_status("/startupz", 200)
+    service.wait_for_status("/readyz", 200)
+
+    items = built.collection
+    seeded = service.request("GET", f"{items}/seeded-1")
+    assert seeded.status == 200
+    assert seeded.json() == {"id": "seeded-1", "on_hand": 5, "reserved": 0, "available": 5}
+
+    created = service.request("POST", items, json.dumps({"id": "sku-1", "quantity": 10}))
+    assert created.status == 201, created.body
+    assert created.headers["location"] == f"{items}/sku-1"
+    fresh = {"id": "sku-1", "on_hand": 10, "reserved": 0, "available": 10}
+    assert created.json() == fresh
+
+    fetched = service.request("GET", f"{items}/sku-1")
+    assert fetched.status == 200
+    assert fetched.json() == fresh
+
+    reserved = service.request("POST", f"{items}/sku-1/reservations", '{"quantity": 3}')
+    assert reserved.status == 200, reserved.body
+    assert reserved.json() == {"id": "sku-1", "on_hand": 10, "reserved": 3, "available": 7}
+
+    over = service.request("POST", f"{items}/sku-1/reservations", '{"quantity": 8}')
+    assert_problem(over, 409, "insufficient_quantity")
+    duplicate = service.request("POST", items, '{"id": "sku-1", "quantity": 1}')
+    assert_problem(duplicate, 409, "already_exists")
+    assert_problem(service.request("POST", items, '{"id": "sku-2", "quantity": -1}'), 400)
+    zero = service.request("POST", f"{items}/sku-1/reservations", '{"quantity": 0}')
+    assert_problem(zero, 400)
+    unknown_field = '{"id": "sku-3", "quantity": 1, "colour": "red"}'
+    assert_problem(service.request("POST", items, unknown_field), 400)
+    assert_problem(service.request("POST", items, '{"id": "sku-4",'), 400)
+    oversize = json.dumps({"id": "sku-5", "quantity": 1, "note": "x" * (2 * MAX_BODY_BYTES)})
+    assert_problem(service.request("POST", items, oversize), 413)
+    assert_problem(service.request("GET", f"{items}/sku-404"), 404, "not_found")
+
+    # The rejected requests changed nothing.
+    assert service.request("GET", f"{items}/sku-1").json()["reserved"] == 3
+
+    service.terminate()
+    assert service.wait() == 0, service.stderr()
+
+
+class SlowRequest:
+    """A request whose body trickles in over a raw socket: in flight until `finish`."""
+
+    def __init__(self, port: int, method: str, path: str, body: str) -> None:
+        self.body = body.encode()
+        self.half = len(self.body) // 2
+        self.sock = socket.create_connection((LOOPBACK, port), timeout=15)
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {LOOPBACK}:{port}\r\n"
+            "Content-Type: application/json\r\n"
+            f"Content-Length: {len(self.body)}\r\nConnection: close\r\n\r\n"
+        )
+        self.sock.sendall(head.encode() + self.body[: self.half])
+
+    def finish(self) -> Response:
+        self.sock.sendall(self.body[self.half :])
+        reply = http.client.HTTPResponse(self.sock)
+        try:
+            reply.begin()
+            headers = {name.lower(): value for name, value in reply.getheaders()}
+            return Response(status=reply.status, headers=headers, body=reply.read())
+        finally:
+            reply.close()
+            self.sock.close()
+
+
+def test_sigterm_drains_then_completes_requests_in_flight(built: Built, start: Launch) -> None:
+    service = start(DRAIN_DELAY="1s", SHUTDOWN_TIMEOUT="10s")
+    service.wait_for_status("/readyz", 200)
+    items = built.collection
+    assert service.request("POST", items, '{"id": "drain-1", "quantity": 10}').status == 201
+
+    creating = SlowRequest(service.http_port, "POST", items, '{"id": "drain-2", "quantity": 4}')
+    reserving = SlowRequest(
+        service.http_port, "POST", f"{items}/drain-1/reservations", '{"quantity": 2}'
+    )
+    time.sleep(0.3)  # let the server read both requests' headers
+
+    service.terminate()
+    # Draining: readiness fails while the listener still accepts and other routes serve.
+    service.wait_for_status("/readyz", 503, timeout=5)
+    assert service.status("/livez") == 200
+
+    # After the drain delay Shutdown closes the listener, then waits for both requests.
+    def listener_closed() -> bool | None:
+        try:
+            socket.create_connection((LOOPBACK, service.http_port), timeout=2).close()
+        except ConnectionRefusedError:
+            return True
+        return None
+
+    wait_for(listener_closed, timeout=10, what="Shutdown to close the listener")
+    assert service.process.poll() is None, "exited with requests still in flight"
+
+    created = creating.finish()
+    assert created.status == 201, created.body
+    assert json.loads(created.body)["on_hand"] == 4
+    reserved = reserving.finish()
+    assert reserved.status == 200, reserved.body
+    assert json.loads(reserved.body)["reserved"] == 2
+
+    assert service.wait(timeout=15) == 0, service.stderr()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("DRAIN_DELAY", "banana"), ("LOG_LEVEL", "chatty"), ("PPROF_ENABLED", "perhaps")],
+)
+def test_bad_configuration_is_one_line_and_exit_2(built: Built, variable: str, value: str) -> None:
+    env = {**os.environ, variable: value, "HTTP_ADDR": f"{LOOPBACK}:0"}
+    result = run_tool([str(built.binary)], env=env, timeout=30)
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert variable in lines[0]
+
+
+def variables_read_by_config(project: Path) -> set[str]:
+    """Environment variable names in the config package's code (tests excluded)."""
+    names: set[str] = set()
+    for source in (project / "internal" / "platform" / "config").glob("*.go"):
+        if not source.name.endswith("_test.go"):
+            text = source.read_text(encoding="utf-8")
+            names.update(re.findall(r'\(\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', text))
+    return names
+
+
+def test_readme_lists_every_variable_the_config_reads(built: Built) -> None:
+    variables = variables_read_by_config(built.project.path)
+    assert variables >= CONTRACT_VARIABLES, CONTRACT_VARIABLES - variables
+    readme = (built.project.path / "README.md").read_text(encoding="utf-8")
+    undocumented = sorted(name for name in variables if name not in readme)
+    assert undocumented == []
