@@ -29,7 +29,7 @@ lint: $(STAMP) ## ruff check and ruff format --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(STAMP) ## mypy --strict on generator/, hooks/ and tests/
+typecheck: $(STAMP) ## mypy --strict on generator/, hooks/, migrations/ and tests/
 	$(BIN)/mypy
 
 format: $(STAMP) ## apply ruff's fixes and formatting

@@ -1,5 +1,5 @@
-"""Delivery, container: the generated Dockerfile passes hadolint, has the shape the issue
-asks for (multi-stage, module download in its own layer, static stripped and stamped
+"""Delivery, container: the generated Dockerfile passes hadolint, has the shape the README
+promises (multi-stage, module download in its own layer, static stripped and stamped
 binary, distroless nonroot), and its build stage really builds the service from the
 context .dockerignore lets through. No Docker engine is here: no image is built or run."""
 

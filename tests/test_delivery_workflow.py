@@ -1,6 +1,7 @@
 """Delivery, CI: the generated GitHub workflows pass actionlint (with shellcheck on every
 `run:` step), every `make` target they call exists in the generated Makefile, the jobs
-are staged as the issue asks, and pinned tool versions agree with the Makefile's."""
+are staged (checks, then the image, then one deploy per environment), and pinned tool
+versions agree with the Makefile's."""
 
 from __future__ import annotations
 

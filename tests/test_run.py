@@ -36,7 +36,8 @@ CONTRACT_VARIABLES = {
     "HTTP_MAX_HEADER_BYTES",
     "HTTP_MAX_BODY_BYTES",
     "PPROF_ENABLED",
-    "SEED_FILE",
+    # <CONTEXT>_SEED_FILE since template 0.2.0 (SEED_FILE before); the default context.
+    "INVENTORY_SEED_FILE",
 }
 MAX_BODY_BYTES = 4096
 
@@ -119,7 +120,9 @@ def test_start_up_waits_for_seed_then_serves_the_example_api(
 ) -> None:
     fifo = tmp_path / "seed.fifo"
     os.mkfifo(fifo)
-    service = start(SEED_FILE=str(fifo), HTTP_MAX_BODY_BYTES=str(MAX_BODY_BYTES), DRAIN_DELAY="1s")
+    service = start(
+        INVENTORY_SEED_FILE=str(fifo), HTTP_MAX_BODY_BYTES=str(MAX_BODY_BYTES), DRAIN_DELAY="1s"
+    )
 
     # Listening, but the seed (a FIFO nobody has written yet) holds start-up back.
     service.wait_for_status("/startupz", 503)
@@ -248,13 +251,26 @@ def test_bad_configuration_is_one_line_and_exit_2(built: Built, variable: str, v
     assert variable in lines[0]
 
 
+def test_renamed_variable_is_refused_in_one_line_naming_its_successor(built: Built) -> None:
+    """A deployment still setting SEED_FILE (renamed in template 0.2.0) must not start
+    with the setting silently ignored."""
+    env = {**os.environ, "SEED_FILE": "/var/run/seed.json", "HTTP_ADDR": f"{LOOPBACK}:0"}
+    result = run_tool([str(built.binary)], env=env, timeout=30)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert result.stderr.strip().splitlines() == [
+        'inventory-service: invalid SEED_FILE="/var/run/seed.json": '
+        "renamed to INVENTORY_SEED_FILE: set that instead"
+    ]
+
+
 def variables_read_by_config(project: Path) -> set[str]:
-    """Environment variable names in the config package's code (tests excluded)."""
+    """Environment variable names in the config package's code (tests excluded); a renamed
+    variable, which the package names only to refuse it, is not read."""
     names: set[str] = set()
     for source in (project / "internal" / "platform" / "config").glob("*.go"):
         if not source.name.endswith("_test.go"):
             text = source.read_text(encoding="utf-8")
-            names.update(re.findall(r'\(\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', text))
+            names.update(re.findall(r'(?<!renamed)\(\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', text))
     return names
 
 

@@ -2,8 +2,9 @@
 then updated to the newer one with `gosvc update` (and plain `copier update`).
 
 The history is synthetic (see update_tools): HEAD's tree with known changes undone is the
-older version, so every test can name the change it expects. test_update_release.py runs
-the same checks against the real last release.
+older version, so every test can name the change it expects. One of them is the rename of
+SEED_FILE, which a three-way merge cannot make in the user's files: the newer version's
+migration must. test_update_release.py runs the same checks against the real last release.
 """
 
 from __future__ import annotations
@@ -16,35 +17,40 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 from copier import run_update
 from gosvc.matrix import AnswerSet
 from gosvc.update import conflicted_files
 from support import DEFAULTS, MATRIX, REPO_ROOT, copier, gosvc
 from update_tools import (
-    ADAPTER_NEW,
-    ADAPTER_OLD,
     ANSWERS_FILE,
     DELETED_EXAMPLE_FILE,
+    DEV_OVERLAY,
+    DOT_ENV,
+    HTTP_ADAPTER,
     NEW_RULE,
     PROD_OVERLAY,
-    RENAME_MIGRATION,
+    SEED_KEEP,
+    SEED_LITERAL,
+    SEED_NEW_TEMPLATE,
+    SEED_OLD,
+    SEED_RENAME_TO,
     History,
-    adapter_dir,
     changelog_top_version,
     commit_all,
     diff_trees,
     edit_all,
+    edit_all_and_set_seed_file,
     expected_after_update,
     generate,
     git,
-    has_rename_migration,
     leftovers,
-    rename_adapter_in_template,
+    old_seed_mentions,
     replace_in,
     snapshot_checkout,
     synthetic_history,
-    template_adapter_name,
     tree_files,
+    undo_seed_rename,
 )
 
 pytestmark = pytest.mark.update
@@ -79,17 +85,12 @@ def make_older_version(repo: Path) -> None:
     assert question is not None and "  validator: >-\n" in question.group(0)
     loose = question.group(0).split("  validator: >-\n")[0]
     (repo / "copier.yml").write_text(config.replace(question.group(0), loose), encoding="utf-8")
-    # The adapter rename, when the template makes it already.
-    if template_adapter_name(repo) == ADAPTER_NEW:
-        rename_adapter_in_template(repo, ADAPTER_NEW, ADAPTER_OLD)
+    # A renamed variable: the older version read SEED_FILE and did not refuse it.
+    undo_seed_rename(repo)
 
 
 def make_newer_version(repo: Path) -> None:
-    """HEAD's tree, plus the proposed adapter rename while the template does not make it."""
-    if template_adapter_name(repo) == ADAPTER_OLD:
-        rename_adapter_in_template(repo, ADAPTER_OLD, ADAPTER_NEW)
-        with (repo / "copier.yml").open("a", encoding="utf-8") as config:
-            config.write(RENAME_MIGRATION.format(version=changelog_top_version()))
+    """HEAD's tree as it is: it reads INVENTORY_SEED_FILE and carries the migration."""
 
 
 @pytest.fixture(scope="module")
@@ -116,11 +117,12 @@ class Updated:
 
 @pytest.fixture(scope="module")
 def edited_update(history: History, tmp_path_factory: pytest.TempPathFactory) -> Updated:
-    """A project at the older version, edited by hand, committed, then `gosvc update`."""
+    """A project at the older version, edited by hand (SEED_FILE set in the dev overlay and
+    a .env file among the edits), committed, then `gosvc update`."""
     project = generate(
         history, history.old, tmp_path_factory.mktemp("edited") / "svc", DEFAULTS.answers
     )
-    edit_all(project)
+    edit_all_and_set_seed_file(project)
     commit_all(project, "Hand edits")
     return Updated(project, gosvc("update", str(project)))
 
@@ -141,7 +143,7 @@ def test_user_edits_survive(edited_update: Updated) -> None:
     domain = project / "internal" / "inventory" / "domain"
     assert NEW_RULE in (domain / "stock.go").read_text()
     assert (domain / "release_test.go").is_file()
-    handler = (adapter_dir(project) / "handler.go").read_text()
+    handler = (project / HTTP_ADAPTER / "handler.go").read_text()
     assert "func (h *Handler) availability(" in handler
     assert "/v1/stocks/{id}/availability:" in (project / "api" / "openapi.yaml").read_text()
     assert "    count: 5\n" in (project / PROD_OVERLAY).read_text()
@@ -169,18 +171,24 @@ def test_update_changes_nothing_else(
         renders[history.old],
         tmp_path / "expected",
         migrate=True,
-        edit=edit_all,
+        edit=edit_all_and_set_seed_file,
     )
     assert diff_trees(tree_files(edited_update.project), expected) == []
 
 
-def test_migration_renames_the_adapter_package(edited_update: Updated) -> None:
-    adapter = edited_update.project / "internal" / "inventory" / "adapter"
-    assert not (adapter / ADAPTER_OLD).exists()
-    handler = (adapter / ADAPTER_NEW / "handler.go").read_text()
-    assert handler.startswith(f"package {ADAPTER_NEW}\n")
-    assert "func (h *Handler) availability(" in handler, "the user's endpoint moved with it"
-    assert "migration: moved internal/inventory/adapter/http" in edited_update.result.stdout
+def test_migration_renames_the_seed_variable(edited_update: Updated) -> None:
+    project = edited_update.project
+    new_literal = SEED_LITERAL.replace(SEED_OLD, "INVENTORY_SEED_FILE")
+    assert new_literal in (project / DEV_OVERLAY).read_text()
+    assert "\nINVENTORY_SEED_FILE=seed.json\n" in (project / DOT_ENV).read_text()
+    # The template's own files already use the new name; the user-owned seed adapter's
+    # comment is migrated; only the config package, which refuses it, names the old one.
+    assert old_seed_mentions(project) == []
+    config = (project / SEED_KEEP / "config.go").read_text()
+    assert 'r.renamed("SEED_FILE", "INVENTORY_SEED_FILE")' in config
+    for changed in (DEV_OVERLAY, DOT_ENV, "internal/inventory/adapter/seed/seed.go"):
+        line = f"migration: SEED_FILE -> INVENTORY_SEED_FILE in {changed} (once)\n"
+        assert line in edited_update.result.stdout, edited_update.result.stdout
     # ... and the project builds and passes its tests with the new name: see the first test.
 
 
@@ -319,6 +327,21 @@ def test_failed_migration_restores_the_project(tmp_path: Path) -> None:
     assert git(project, "status", "--porcelain", "--ignored") == ""
 
 
+def test_seed_migration_leaves_a_service_without_the_example_domain_alone(
+    history: History, tmp_path: Path
+) -> None:
+    """Such a service never read SEED_FILE: a variable of that name is the user's own."""
+    answers = next(answer_set for answer_set in MATRIX if answer_set.name == "no-example").answers
+    project = generate(history, history.old, tmp_path / "svc", answers)
+    (project / DOT_ENV).write_text("SEED_FILE=mine.json\n", encoding="utf-8")
+    commit_all(project, "A variable of my own")
+
+    run_update(project, defaults=True, overwrite=True, unsafe=True, skip_tasks=True, quiet=True)
+
+    assert (project / DOT_ENV).read_text() == "SEED_FILE=mine.json\n"
+    assert f"_commit: {history.new}\n" in (project / ANSWERS_FILE).read_text()
+
+
 def test_check_says_whether_a_newer_version_exists(history: History, tmp_path: Path) -> None:
     old = generate(history, history.old, tmp_path / "old", DEFAULTS.answers)
     current = generate(history, history.new, tmp_path / "new", DEFAULTS.answers)
@@ -396,11 +419,19 @@ def test_heavy_hook_steps_do_not_run_on_update(history: History, tmp_path: Path)
     assert f"_commit: {history.new}\n" in (project / ANSWERS_FILE).read_text()
 
 
-def test_template_rename_comes_with_its_migration() -> None:
-    """Once the template itself renames the adapter, copier.yml must migrate old projects."""
-    if template_adapter_name(REPO_ROOT) == ADAPTER_NEW:
-        assert has_rename_migration(REPO_ROOT)
-    else:
-        assert not has_rename_migration(REPO_ROOT), (
-            "the migration would move a package the template still uses"
-        )
+def test_every_refused_variable_comes_with_its_migration() -> None:
+    """Each variable the config package refuses as renamed has a `_migrations` entry that
+    renames it in the user's files, keeping the config package (it names the old variable
+    on purpose); SEED_FILE's is keyed on the version that renamed it."""
+    config_go = REPO_ROOT / "template" / SEED_KEEP / "config.go.jinja"
+    renames = re.findall(r'\br\.renamed\("(\w+)", "([^"]+)"\)', config_go.read_text())
+    assert (SEED_OLD, SEED_NEW_TEMPLATE) in renames
+    migrations = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())["_migrations"]
+    versions = {
+        tuple(entry["command"][2:]): entry["version"]
+        for entry in migrations
+        if "rename_env_var.py" in entry["command"][1]
+    }
+    for old, new in renames:
+        assert (old, new, "--keep", SEED_KEEP) in versions, f"no migration renames {old} to {new}"
+    assert versions[(SEED_OLD, SEED_NEW_TEMPLATE, "--keep", SEED_KEEP)] == SEED_RENAME_TO

@@ -1,5 +1,6 @@
-"""The package-rename migration script on its own, on a small module with every kind of
-import it must handle (test_update.py runs it inside `copier update` on a real service)."""
+"""The environment-variable rename migration on its own, on a small project with every kind
+of file it must change or leave alone (test_update.py and test_update_release.py run it
+inside `copier update` on a real service)."""
 
 from __future__ import annotations
 
@@ -9,122 +10,139 @@ from pathlib import Path
 
 import pytest
 from support import run_tool
-from update_tools import RENAME_SCRIPT, tree_files
+from update_tools import ENV_RENAME_SCRIPT, tree_files
 
 pytestmark = pytest.mark.update
 
-OLD, NEW = "internal/shop/adapter/http", "internal/shop/adapter/httpapi"
-MODULE = {
-    "go.mod": "module example.com/shop\n\ngo 1.25\n",
-    f"{OLD}/handler.go": """\
-// Package http serves the shop over HTTP.
-package http
-
-import "net/http"
-
-// Handler returns the shop's handler.
-func Handler() http.Handler { return http.NotFoundHandler() }
-""",
-    f"{OLD}/handler_test.go": """\
-package http_test
-
-import (
-\t"testing"
-
-\tshophttp "example.com/shop/internal/shop/adapter/http"
-)
-
-func TestHandler(t *testing.T) {
-\tif shophttp.Handler() == nil {
-\t\tt.Fatal("nil handler")
-\t}
+OLD, NEW = "SEED_FILE", "INVENTORY_SEED_FILE"
+KEEP = "internal/platform/config"
+# Each file as the project has it before the migration, and as it must be after.
+BEFORE_AFTER = {
+    "deploy/kustomize/overlays/dev/kustomization.yaml": (
+        "configMapGenerator:\n  - literals:\n      - LOG_LEVEL=debug\n"
+        "      - SEED_FILE=/seed.json\n",
+        "configMapGenerator:\n  - literals:\n      - LOG_LEVEL=debug\n"
+        "      - INVENTORY_SEED_FILE=/seed.json\n",
+    ),
+    # Names that merely contain the old one are other variables: the new name is one of them.
+    ".env": (
+        "SEED_FILE=seed.json\nINVENTORY_SEED_FILE=a.json\nSEED_FILE_PATH=x\nMY_SEED_FILE=y\n",
+        "INVENTORY_SEED_FILE=seed.json\nINVENTORY_SEED_FILE=a.json\nSEED_FILE_PATH=x\nMY_SEED_FILE=y\n",
+    ),
+    "docker-compose.override.yml": (
+        "services:\n  app:\n    environment:\n      SEED_FILE: /seed.json\n"
+        '      ECHO: "${SEED_FILE}"\n',
+        "services:\n  app:\n    environment:\n      INVENTORY_SEED_FILE: /seed.json\n"
+        '      ECHO: "${INVENTORY_SEED_FILE}"\n',
+    ),
+    # CRLF line endings stay CRLF.
+    "scripts/seed.cmd": (
+        "set SEED_FILE=seed.json\r\nrun\r\n",
+        "set INVENTORY_SEED_FILE=seed.json\r\nrun\r\n",
+    ),
+    "internal/inventory/tools/seedcheck.go": (
+        'package tools\n\nimport "os"\n\n// Path is $SEED_FILE.\nfunc Path() string '
+        '{ return os.Getenv("SEED_FILE") }\n',
+        'package tools\n\nimport "os"\n\n// Path is $INVENTORY_SEED_FILE.\nfunc Path() string '
+        '{ return os.Getenv("INVENTORY_SEED_FILE") }\n',
+    ),
 }
-""",
-    f"{OLD}/dto/dto.go": """\
-package dto
-
-// Item is a response body.
-type Item struct{ ID string }
-""",
-    "cmd/shop/main.go": """\
-package main
-
-import "example.com/shop/internal/shop/adapter/http"
-
-import (
-\t"fmt"
-
-\t"example.com/shop/internal/shop/adapter/http/dto"
-)
-
-// The old path in a string, which is not an import.
-var packages = []string{
-\t"example.com/shop/internal/shop/adapter/http",
-}
-
-func main() { fmt.Println(http.Handler() != nil, dto.Item{}, packages) }
-""",
+# Files that must not change, whatever they say.
+LEFT_ALONE = {
+    # --keep: the code that refuses the old name names it on purpose.
+    f"{KEEP}/config.go": b'r.renamed("SEED_FILE", "INVENTORY_SEED_FILE")\n',
+    f"{KEEP}/testdata/env": b"SEED_FILE=x\n",
+    # Not the project's text: version control, vendored and installed code.
+    ".git/COMMIT_EDITMSG": b"Set SEED_FILE\n",
+    "vendor/example.com/lib/lib.go": b'package lib\n\nconst Name = "SEED_FILE"\n',
+    "web/node_modules/pkg/index.js": b'process.env["SEED_FILE"]\n',
+    ".venv/lib/site.py": b'os.environ["SEED_FILE"]\n',
+    # A binary (a build from before the rename) and a file that is not UTF-8.
+    "bin/inventory-service": b"\x7fELF\x00\x00SEED_FILE\x00",
+    "notes-latin1.txt": "Caf\xe9: SEED_FILE\n".encode("latin-1"),
 }
 
 
-def write_module(root: Path) -> Path:
-    for relative, content in MODULE.items():
+def write_project(root: Path) -> Path:
+    files = {path: before.encode() for path, (before, _) in BEFORE_AFTER.items()} | LEFT_ALONE
+    for relative, content in files.items():
         (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_text(content, encoding="utf-8")
+        (root / relative).write_bytes(content)
+    (root / "scripts" / "seed.cmd").chmod(0o755)
     return root
 
 
-def migrate(root: Path) -> subprocess.CompletedProcess[str]:
-    return run_tool([sys.executable, str(RENAME_SCRIPT), OLD, NEW], cwd=root)
+def migrate(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_tool([sys.executable, str(ENV_RENAME_SCRIPT), *args], cwd=root)
 
 
-def test_rename_moves_the_package_and_keeps_every_importer_compiling(tmp_path: Path) -> None:
-    root = write_module(tmp_path / "shop")
+def test_rename_changes_whole_words_in_the_projects_text_and_reports_each_file(
+    tmp_path: Path,
+) -> None:
+    root = write_project(tmp_path / "svc")
 
-    result = migrate(root)
+    result = migrate(root, OLD, NEW, "--keep", KEEP)
 
     assert result.returncode == 0, result.stderr
-    assert not (root / OLD).exists()
-    handler = (root / NEW / "handler.go").read_text()
-    assert handler.startswith("// Package httpapi serves the shop over HTTP.\npackage httpapi\n")
-    assert (root / NEW / "handler_test.go").read_text().startswith("package httpapi_test\n")
-    assert (root / NEW / "dto" / "dto.go").read_text().startswith("package dto\n")
-    main = (root / "cmd" / "shop" / "main.go").read_text()
-    # Unnamed import of the package: named after the old package so `http.X` still works.
-    assert 'import http "example.com/shop/internal/shop/adapter/httpapi"\n' in main
-    # A subpackage keeps its own name: only the path changes.
-    assert '\t"example.com/shop/internal/shop/adapter/httpapi/dto"\n' in main
-    # A string that is not an import stays.
-    assert '\t"example.com/shop/internal/shop/adapter/http",\n' in main
-    test_file = (root / NEW / "handler_test.go").read_text()
-    assert '\tshophttp "example.com/shop/internal/shop/adapter/httpapi"\n' in test_file
-    for argv in (["gofmt", "-l", "."], ["go", "vet", "./..."], ["go", "test", "./..."]):
-        checked = run_tool(argv, cwd=root)
-        assert checked.returncode == 0 and not (argv[0] == "gofmt" and checked.stdout), (
-            f"{' '.join(argv)}:\n{checked.stdout}{checked.stderr}"
-        )
+    for relative, (_, after) in BEFORE_AFTER.items():
+        assert (root / relative).read_bytes() == after.encode(), relative
+    for relative, content in LEFT_ALONE.items():
+        assert (root / relative).read_bytes() == content, relative
+    assert (root / "scripts" / "seed.cmd").stat().st_mode & 0o777 == 0o755
+    assert result.stdout.splitlines() == [
+        f"migration: {OLD} -> {NEW} in .env (once)",
+        f"migration: {OLD} -> {NEW} in deploy/kustomize/overlays/dev/kustomization.yaml (once)",
+        f"migration: {OLD} -> {NEW} in docker-compose.override.yml (2 times)",
+        f"migration: {OLD} -> {NEW} in internal/inventory/tools/seedcheck.go (2 times)",
+        f"migration: {OLD} -> {NEW} in scripts/seed.cmd (once)",
+    ]
 
 
 def test_rename_is_idempotent(tmp_path: Path) -> None:
-    root = write_module(tmp_path / "shop")
-    assert migrate(root).returncode == 0
+    root = write_project(tmp_path / "svc")
+    assert migrate(root, OLD, NEW, "--keep", KEEP).returncode == 0
     after_first = tree_files(root)
 
-    second = migrate(root)
+    second = migrate(root, OLD, NEW, "--keep", KEEP)
 
     assert second.returncode == 0, second.stderr
-    assert "nothing to do" in second.stdout
+    assert second.stdout == f"migration {OLD} -> {NEW}: nothing to do\n"
     assert tree_files(root) == after_first
 
 
-def test_rename_refuses_to_merge_two_packages(tmp_path: Path) -> None:
-    root = write_module(tmp_path / "shop")
-    (root / NEW).mkdir(parents=True)
-    (root / NEW / "mine.go").write_text("package httpapi\n")
+def test_rename_does_not_follow_symbolic_links_out_of_the_project(tmp_path: Path) -> None:
+    outside = tmp_path / "shared"
+    outside.mkdir()
+    (outside / "team.env").write_text("SEED_FILE=team.json\n")
+    root = tmp_path / "svc"
+    root.mkdir()
+    (root / "team.env").symlink_to(outside / "team.env")
+    (root / "shared").symlink_to(outside, target_is_directory=True)
+
+    result = migrate(root, OLD, NEW)
+
+    assert result.returncode == 0, result.stderr
+    assert "nothing to do" in result.stdout
+    assert (outside / "team.env").read_text() == "SEED_FILE=team.json\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((OLD, "SEED-FILE"), "'SEED-FILE' is not an environment variable name"),
+        ((OLD, OLD), "OLD_NAME and NEW_NAME are the same"),
+        ((OLD,), "the following arguments are required: NEW_NAME"),
+    ],
+    ids=["bad-name", "same-name", "missing-name"],
+)
+def test_rename_refuses_bad_arguments_and_changes_nothing(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    root = write_project(tmp_path / "svc")
     before = tree_files(root)
 
-    result = migrate(root)
+    result = migrate(root, *args)
 
-    assert result.returncode != 0
-    assert f"both {OLD} and {NEW} hold Go files" in result.stderr
+    assert result.returncode == 2
+    assert message in result.stderr
     assert tree_files(root) == before

@@ -7,9 +7,9 @@ need there:
 
 - the release history: the newest commit whose subject is `release: X.Y.Z` is tagged
   X.Y.Z, HEAD gets the version of CHANGELOG.md's top section;
-- a synthetic history: HEAD's tree with known changes undone, tagged as the older version,
-  then HEAD's tree (plus the proposed adapter rename while the template does not make it
-  yet), tagged as the newer one. Its changes are known, so tests can name each of them.
+- a synthetic history: HEAD's tree with known changes undone (among them the rename of
+  SEED_FILE, which 0.2.0 made with a migration), tagged as the older version, then HEAD's
+  tree, tagged as the newer one. Its changes are known, so tests can name each of them.
 """
 
 from __future__ import annotations
@@ -29,8 +29,7 @@ from support import REPO_ROOT
 
 CHANGELOG = REPO_ROOT / "CHANGELOG.md"
 ANSWERS_FILE = ".copier-answers.yml"
-RENAME_SCRIPT = REPO_ROOT / "migrations" / "rename_go_package.py"
-CONTEXT_TEMPLATE_DIR = Path("template", "internal", "{{ context_name }}")
+ENV_RENAME_SCRIPT = REPO_ROOT / "migrations" / "rename_env_var.py"
 
 _RELEASE_SUBJECT = re.compile(r"^release: (\d+\.\d+\.\d+)$")
 _CHANGELOG_VERSION = re.compile(r"^## (\d+\.\d+\.\d+)\b", re.MULTILINE)
@@ -150,12 +149,13 @@ def synthetic_history(
 ) -> History:
     """Tag HEAD's tree changed by `make_old` as the older version, by `make_new` the newer.
 
-    The newer version is CHANGELOG.md's top one, X.Y.Z, so its migrations run; the older
-    one is X.(Y-1).0 (0.0.0 below 0.1.0), numbered like the release before it.
+    The newer version is CHANGELOG.md's top one. The older one is the last version before
+    the migration these tests exercise (SEED_RENAME_FROM), so that migration runs on every
+    update, as it does for a project generated from that release.
     """
     new = changelog_top_version()
-    major, minor, _ = version_key(new)
-    old = f"{major}.{minor - 1}.0" if minor > 0 else "0.0.0"
+    old = SEED_RENAME_FROM
+    assert version_key(old) < version_key(new), f"CHANGELOG.md's top version {new} is too old"
     head = git(clone, "rev-parse", "HEAD").strip()
     make_old(clone)
     git(clone, "add", "--all")
@@ -169,67 +169,92 @@ def synthetic_history(
     return History(repo=clone, old=old, new=new)
 
 
-# ------------------------------------------------- the proposed adapter rename
+# ------------------------------------------------ the migration under test
 
-# The rename the update tests migrate: the context's HTTP adapter package `http` collides
-# with net/http, so every importer needs an alias. Until the template makes the rename, the
-# synthetic newer version makes it, with this migration entry in copier.yml.
-ADAPTER_OLD, ADAPTER_NEW = "http", "httpapi"
-RENAME_MIGRATION = """
-_migrations:
-  # 0.2.0 renamed the context's HTTP adapter package http -> httpapi. The folder is
-  # user-owned, so the update leaves it alone; this moves it and fixes its imports.
-  - version: "{version}"
-    command:
-      - "{{{{ _copier_python }}}}"
-      - "{{{{ pathjoin(_copier_conf.src_path, 'migrations', 'rename_go_package.py') }}}}"
-      - "internal/{{{{ context_name }}}}/adapter/http"
-      - "internal/{{{{ context_name }}}}/adapter/httpapi"
-"""
+# Template 0.2.0 renamed the environment variable SEED_FILE to <CONTEXT>_SEED_FILE (one
+# variable per bounded context) and refuses the old name; the migration renames it in the
+# files an update does not rewrite: the user's overlays, .env files, own code.
+SEED_OLD = "SEED_FILE"
+SEED_RENAME_FROM, SEED_RENAME_TO = "0.1.0", "0.2.0"
+# How the template spells the new name, and the package that names the old one on purpose.
+SEED_NEW_TEMPLATE = "{{ context_name | upper }}_SEED_FILE"
+SEED_KEEP = "internal/platform/config"
+_SEED_OLD_WORD = re.compile(rf"(?<![A-Za-z0-9_]){SEED_OLD}(?![A-Za-z0-9_])")
+_CONFIG_TEMPLATE = Path("template", "internal", "platform", "config")
 
 
-def template_adapter_name(template_repo: Path) -> str:
-    """The package folder name of the context's HTTP adapter in a template checkout."""
-    adapter = template_repo / CONTEXT_TEMPLATE_DIR / "adapter"
-    for name in (ADAPTER_NEW, ADAPTER_OLD):
-        if (adapter / name).is_dir():
-            return name
-    raise AssertionError(f"no HTTP adapter folder in {adapter}")
+def seed_variable(context: str) -> str:
+    """The seed variable of a context since 0.2.0, e.g. INVENTORY_SEED_FILE."""
+    return f"{context.upper()}_SEED_FILE"
 
 
-def rename_adapter_in_template(template_repo: Path, old: str, new: str) -> None:
-    """Rename the adapter package in the template sources, as a template commit would.
+# What 0.2.0 added to refuse SEED_FILE: the call in Load (with its comment and guard), the
+# reader method, and the config test of the refusal.
+_SEED_REFUSAL = (
+    re.compile(r"\n\{%- if example_domain %\}\n(?:\t//[^\n]*\n)*\tr\.renamed\(.*\n\{%- endif %\}"),
+    re.compile(r"\n\n(?://[^\n]*\n)*func \(r \*reader\) renamed\(.*?\n\}", re.DOTALL),
+    re.compile(
+        r"\{%- if example_domain %\}\n\nfunc TestLoadRefusesTheOldSeedVariable\(.*?\n\}\n"
+        r"\{%- endif %\}\n\n",
+        re.DOTALL,
+    ),
+)
 
-    Imports change as the migration changes them: an import without a name gets the old
-    package name (the code uses it), a name equal to the new package name is dropped.
-    """
-    adapter = template_repo / CONTEXT_TEMPLATE_DIR / "adapter"
-    (adapter / old).rename(adapter / new)
-    clause = re.compile(rf"^(// )?(package|Package) {old}(_test)?\b", re.MULTILINE)
-    for path in (adapter / new).iterdir():
-        text = path.read_text(encoding="utf-8")
-        path.write_text(
-            clause.sub(lambda m: f"{m.group(1) or ''}{m.group(2)} {new}{m.group(3) or ''}", text),
-            encoding="utf-8",
-        )
-    spec = re.compile(rf'^(?P<indent>\t)(?P<name>[^"\n]*? )?"(?P<path>[^"]*/adapter/){old}"$', re.M)
 
-    def import_spec(match: re.Match[str]) -> str:
-        name = match.group("name") or f"{old} "
-        if name == f"{new} ":
-            name = ""
-        return f'{match.group("indent")}{name}"{match.group("path")}{new}"'
-
-    for path in (template_repo / "template").rglob("*"):
+def undo_seed_rename(template_repo: Path) -> None:
+    """Make a template checkout read SEED_FILE again, as versions before 0.2.0 did."""
+    config = template_repo / _CONFIG_TEMPLATE
+    for name, pattern in zip(
+        ("config.go.jinja", "config.go.jinja", "config_test.go.jinja"), _SEED_REFUSAL, strict=True
+    ):
+        text = (config / name).read_text(encoding="utf-8")
+        updated, count = pattern.subn("", text)
+        if count != 1:
+            raise AssertionError(f"{config / name}: no {pattern.pattern!r} to undo")
+        (config / name).write_text(updated, encoding="utf-8")
+    for path in sorted((template_repo / "template").rglob("*")):
         if path.is_file():
             text = path.read_text(encoding="utf-8")
-            updated = spec.sub(import_spec, text).replace(f"adapter/{old}/ ", f"adapter/{new}/ ")
-            if updated != text:
-                path.write_text(updated, encoding="utf-8")
+            if SEED_NEW_TEMPLATE in text:
+                path.write_text(text.replace(SEED_NEW_TEMPLATE, SEED_OLD), encoding="utf-8")
 
 
-def has_rename_migration(template_repo: Path) -> bool:
-    return "rename_go_package.py" in (template_repo / "copier.yml").read_text(encoding="utf-8")
+def migrates_seed_file(history: History, old_project: Path) -> bool:
+    """Whether updating `old_project` along `history` runs the SEED_FILE migration: the
+    update crosses 0.2.0 and the project has the example domain (copier.yml's `when`)."""
+    crosses = version_key(history.old) < version_key(SEED_RENAME_TO) <= version_key(history.new)
+    config = (history.repo / "copier.yml").read_text(encoding="utf-8")
+    return crosses and "rename_env_var.py" in config and has_example_domain(old_project)
+
+
+def run_seed_migration(project: Path, context: str) -> subprocess.CompletedProcess[str]:
+    """The migration as copier.yml runs it, in `project`."""
+    return subprocess.run(
+        [
+            sys.executable,
+            str(ENV_RENAME_SCRIPT),
+            SEED_OLD,
+            seed_variable(context),
+            "--keep",
+            SEED_KEEP,
+        ],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
+def old_seed_mentions(project: Path) -> list[str]:
+    """`path:line` of every whole-word SEED_FILE outside the package that refuses it."""
+    found = []
+    for relative, content in tree_files(project).items():
+        if relative.startswith(f"{SEED_KEEP}/") or b"\0" in content:
+            continue
+        for number, line in enumerate(content.decode("utf-8").splitlines(), start=1):
+            if _SEED_OLD_WORD.search(line):
+                found.append(f"{relative}:{number}")
+    return found
 
 
 # -------------------------------------------------------------- projects
@@ -261,6 +286,12 @@ def context_name(project: Path) -> str:
     match = re.search(r"^context_name: (\S+)$", (project / ANSWERS_FILE).read_text(), re.M)
     assert match, f"no context_name in {project / ANSWERS_FILE}"
     return match.group(1)
+
+
+def has_example_domain(project: Path) -> bool:
+    match = re.search(r"^example_domain: (\S+)$", (project / ANSWERS_FILE).read_text(), re.M)
+    assert match, f"no example_domain in {project / ANSWERS_FILE}"
+    return match.group(1) == "true"
 
 
 def is_user_owned(relative: str, context: str) -> bool:
@@ -310,7 +341,7 @@ def expected_after_update(
 ) -> dict[str, bytes]:
     """What an updated project must hold: the newer render where the template owns or
     shares a file, the older render where the user owns it, the user's edits on both,
-    and the rename migration if the newer version has it."""
+    and the SEED_FILE migration if `migrate`."""
     context = context_name(old)
     dest.mkdir(parents=True)
     for source, keep_user_owned in ((fresh_new, False), (old, True)):
@@ -321,23 +352,8 @@ def expected_after_update(
     if edit is not None:
         edit(dest)
     if migrate:
-        run_rename_migration(dest, context)
+        run_seed_migration(dest, context)
     return tree_files(dest)
-
-
-def run_rename_migration(project: Path, context: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            str(RENAME_SCRIPT),
-            f"internal/{context}/adapter/{ADAPTER_OLD}",
-            f"internal/{context}/adapter/{ADAPTER_NEW}",
-        ],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
 
 
 def replace_in(path: Path, old: str, new: str) -> None:
@@ -448,14 +464,13 @@ NEW_PATH_SPEC = """  /v1/stocks/{id}/availability:
 """
 DELETED_EXAMPLE_FILE = "internal/inventory/adapter/seed/seed_test.go"
 PROD_OVERLAY = "deploy/kustomize/overlays/prod/kustomization.yaml"
-
-
-def adapter_dir(project: Path) -> Path:
-    """The context's HTTP adapter folder, under whichever name the project has."""
-    for name in (ADAPTER_OLD, ADAPTER_NEW):
-        if (project / "internal" / "inventory" / "adapter" / name).is_dir():
-            return project / "internal" / "inventory" / "adapter" / name
-    raise AssertionError(f"no HTTP adapter folder in {project}")
+DEV_OVERLAY = "deploy/kustomize/overlays/dev/kustomization.yaml"
+HTTP_ADAPTER = Path("internal", "inventory", "adapter", "http")
+# Where a project at 0.1.0 sets SEED_FILE: a literal of the dev overlay's ConfigMap and a
+# .env file of the user's own (the template has none).
+SEED_LITERAL = "      - SEED_FILE=/etc/seed/stocks.json\n"
+DOT_ENV = ".env"
+DOT_ENV_TEXT = "# Local settings for `make run`: set -a; . ./.env; set +a\nSEED_FILE=seed.json\n"
 
 
 def edit_user_owned(project: Path) -> None:
@@ -463,7 +478,7 @@ def edit_user_owned(project: Path) -> None:
     with (domain / "stock.go").open("a", encoding="utf-8") as stock:
         stock.write(NEW_RULE)
     (domain / "release_test.go").write_text(NEW_RULE_TEST, encoding="utf-8")
-    handler = adapter_dir(project) / "handler.go"
+    handler = project / HTTP_ADAPTER / "handler.go"
     reserve_route = (
         '	r.Handle("POST /v1/stocks/{id}/reservations", http.HandlerFunc(h.reserve))\n'
     )
@@ -473,7 +488,7 @@ def edit_user_owned(project: Path) -> None:
     # The adapter's test lists every route it registers.
     get_route = '\t\t"GET /v1/stocks/{id}",\n'
     replace_in(
-        adapter_dir(project) / "handler_test.go",
+        project / HTTP_ADAPTER / "handler_test.go",
         get_route,
         get_route + '\t\t"GET /v1/stocks/{id}/availability",\n',
     )
@@ -494,3 +509,18 @@ def edit_shared(project: Path) -> None:
 def edit_all(project: Path) -> None:
     edit_user_owned(project)
     edit_shared(project)
+
+
+def set_seed_file(project: Path) -> None:
+    """Set SEED_FILE where a project at 0.1.0 would: the dev overlay and a .env file."""
+    replace_in(
+        project / DEV_OVERLAY,
+        "      - LOG_LEVEL=debug\n",
+        "      - LOG_LEVEL=debug\n" + SEED_LITERAL,
+    )
+    (project / DOT_ENV).write_text(DOT_ENV_TEXT, encoding="utf-8")
+
+
+def edit_all_and_set_seed_file(project: Path) -> None:
+    edit_all(project)
+    set_seed_file(project)

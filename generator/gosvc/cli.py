@@ -190,6 +190,7 @@ def _register_demo(subparsers: Subparsers) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     source: TemplateSource = resolve(args.template, args.vcs_ref)
+    _require_go()
     return run_demo(source, args.workdir, sys.stdout)
 
 

@@ -21,9 +21,14 @@ from gosvc.template import TemplateSource
 
 def run_demo(source: TemplateSource, workdir: Path, out: TextIO) -> int:
     started = time.monotonic()
+    if shutil.which("make") is None:
+        raise InputError("make not found on PATH; the demo builds the service with its Makefile")
     dest = workdir / "inventory-service"
     _clear_previous_demo(dest)
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InputError(f"cannot create {workdir}: {error.strerror}") from None
 
     print(f"==> Generating a service with the default answers into {dest}", file=out)
     rendered = render_project(source, dest, {}, defaults=True, notes=out)

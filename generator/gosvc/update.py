@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
-from copier import run_copy, run_update
+from copier import run_update
 from copier.errors import TaskError
 
 from gosvc import EXIT_CHECK_FAILED, EXIT_OK, checks
@@ -36,8 +36,6 @@ ANSWERS_FILE = ".copier-answers.yml"
 # The labels Copier gives the sides of an inline conflict.
 _CONFLICT_START = "<<<<<<< before updating"
 _CONFLICT_END = ">>>>>>> after updating"
-# Excluding every path makes a pretend run stop after the questions: nothing to render.
-_RENDER_NOTHING = ("*",)
 
 
 class TaskFailedError(Exception):
@@ -102,7 +100,9 @@ def update_project(project: Path, *, to: str | None = None, out: TextIO | None =
         f"{_count(len(outcome.changed), 'file')} changed",
         file=stream,
     )
-    if not outcome.changed:
+    # A new version that changes no file still moves the recorded version (the answers
+    # file): that is an update to check and commit like any other.
+    if not outcome.changed and outcome.version_after == outcome.version_before:
         print(
             f"Already at template {outcome.version_after}: nothing changed.",
             file=stream,
@@ -225,6 +225,10 @@ def validate_answers(answers: Mapping[str, Any], source: TemplateSource) -> None
     recorded = TemplateSource(source.src, str(answers["_commit"]))
     with tempfile.TemporaryDirectory(prefix="gosvc-update-") as scratch:
         dest = Path(scratch) / "project"
+        # The target version first, outside the answers-file wording below: a --to ref
+        # that does not exist is not the answers file's fault.
+        with _as_input_errors(source, provided=set(given)):
+            questions = _read_questions(source, dest)
         try:
             with _as_input_errors(source, provided=set(given)):
                 missing = sorted(
@@ -234,20 +238,9 @@ def validate_answers(answers: Mapping[str, Any], source: TemplateSource) -> None
                 )
                 if missing:
                     raise InputError(f"no answer for {', '.join(missing)}")
-                questions = _read_questions(source, dest)
                 asked = {key: value for key, value in given.items() if key in questions}
-                run_copy(
-                    source.src,
-                    dest,
-                    data=typed_answers(asked, questions),
-                    vcs_ref=source.vcs_ref,
-                    defaults=True,
-                    pretend=True,
-                    quiet=True,
-                    unsafe=True,
-                    skip_tasks=True,
-                    exclude=_RENDER_NOTHING,
-                )
+                # Copier validates the data against the target's types and validators.
+                _read_questions(source, dest, typed_answers(asked, questions))
         except InputError as error:
             raise InputError(
                 f"{ANSWERS_FILE}: {error.message}; fix the answer (git log -p {ANSWERS_FILE} "
