@@ -22,7 +22,7 @@ from support import DEFAULTS, Project, render, run_tool
 
 pytestmark = pytest.mark.run
 
-# The variables the brief's runtime contract names; the config package must read each.
+# The service's runtime contract (its README table); the config package must read each.
 CONTRACT_VARIABLES = {
     "HTTP_ADDR",
     "ADMIN_ADDR",
@@ -236,6 +236,19 @@ def test_sigterm_drains_then_completes_requests_in_flight(built: Built, start: L
     assert json.loads(reserved.body)["reserved"] == 2
 
     assert service.wait(timeout=15) == 0, service.stderr()
+
+
+def test_sigterm_while_start_up_waits_for_the_seed_exits_0(
+    built: Built, start: Launch, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "seed.fifo"
+    os.mkfifo(fifo)
+    service = start(INVENTORY_SEED_FILE=str(fifo), DRAIN_DELAY="1s")
+    # Blocked opening a FIFO nobody writes: one SIGTERM must still stop the service.
+    service.wait_for_status("/startupz", 503)
+    service.terminate()
+    assert service.wait(timeout=15) == 0, service.stderr()
+    assert "stopped during start-up" in service.stdout()
 
 
 @pytest.mark.parametrize(
