@@ -1,7 +1,8 @@
 """Delivery, private and air-gapped builds: the GOPROXY/GOPRIVATE/GONOSUMDB/GOSUMDB
 answers reach the Makefile, the Dockerfile and the CI workflow alike, and `make vendor`
-makes a project build with the module proxy switched off, with dependencies and without,
-through `make build` and through the Dockerfile's build stage."""
+makes a project build with the module proxy switched off, with the template's pinned
+dependencies and with one more of the user's, through `make build` and through the
+Dockerfile's build stage."""
 
 from __future__ import annotations
 
@@ -30,9 +31,18 @@ PUBLIC = {
     "gonosumdb": "",
     "gosumdb": "sum.golang.org",
 }
-# A small real dependency whose go.mod asks for no newer Go than the template's minimum.
+# Modules the generated go.mod requires directly (a sample; go.mod has the full list).
+PINNED = (
+    "github.com/KimMachineGun/automemlimit",
+    "go.opentelemetry.io/otel",
+    "go.opentelemetry.io/otel/sdk",
+    "go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp",
+    "go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp",
+)
+# A small real dependency whose go.mod asks for no newer Go than the template's minimum. It
+# is the version the pinned modules already select, so `go get` changes no other pin.
 DEPENDENCY = "golang.org/x/sync"
-DEPENDENCY_VERSION = "v0.16.0"
+DEPENDENCY_VERSION = "v0.22.0"
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -111,16 +121,22 @@ def offline_env(module_cache: Path) -> dict[str, str]:
     return env
 
 
-def test_vendor_with_no_dependencies_builds_with_the_proxy_off(
+def test_vendor_of_the_pinned_dependencies_builds_with_the_proxy_off(
     fresh_project: Project, tmp_path: Path
 ) -> None:
     project = fresh_project
     vendored = run_tool(["make", "vendor"], cwd=project.path)
     assert vendored.returncode == 0, vendored.stderr
-    # A stdlib-only module has nothing to vendor, and go says so rather than failing.
-    assert "no dependencies to vendor" in vendored.stderr
-    built = run_tool(["make", "build"], cwd=project.path, env=offline_env(tmp_path / "mod"))
+    # Every module the template pins (the runtime and telemetry platform packages use
+    # them) is copied into vendor/.
+    modules = (project.path / "vendor" / "modules.txt").read_text(encoding="utf-8")
+    for module in PINNED:
+        assert f"# {module} " in modules, module
+
+    cache = tmp_path / "empty-module-cache"
+    built = run_tool(["make", "build"], cwd=project.path, env=offline_env(cache))
     assert built.returncode == 0, built.stdout + built.stderr
+    assert not any(cache.rglob("*.mod")), "nothing was downloaded"
 
 
 def test_vendor_with_a_dependency_builds_offline_from_vendor_alone(

@@ -154,10 +154,11 @@ def test_shutdown_budget_and_probe_thresholds_fit_the_service_timings(
         assert drain == service.drain_delay, environment
         assert shutdown == service.shutdown_timeout, environment
 
-        budget = pre_stop_seconds(container) + drain + shutdown
+        # SHUTDOWN_TIMEOUT twice: once for requests in flight, once for flushing spans.
+        budget = pre_stop_seconds(container) + drain + 2 * shutdown
         assert pod["terminationGracePeriodSeconds"] > budget, (
             f"{environment}: SIGKILL after {pod['terminationGracePeriodSeconds']}s, "
-            f"but preStop + DRAIN_DELAY + SHUTDOWN_TIMEOUT = {budget}s"
+            f"but preStop + DRAIN_DELAY + 2 x SHUTDOWN_TIMEOUT = {budget}s"
         )
 
         liveness = container["livenessProbe"]

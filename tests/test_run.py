@@ -253,7 +253,13 @@ def test_sigterm_while_start_up_waits_for_the_seed_exits_0(
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("DRAIN_DELAY", "banana"), ("LOG_LEVEL", "chatty"), ("PPROF_ENABLED", "perhaps")],
+    [
+        ("DRAIN_DELAY", "banana"),
+        ("LOG_LEVEL", "chatty"),
+        ("PPROF_ENABLED", "perhaps"),
+        ("OTEL_TRACES_EXPORTER", "zipkin"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+    ],
 )
 def test_bad_configuration_is_one_line_and_exit_2(built: Built, variable: str, value: str) -> None:
     env = {**os.environ, variable: value, "HTTP_ADDR": f"{LOOPBACK}:0"}
@@ -276,11 +282,32 @@ def test_renamed_variable_is_refused_in_one_line_naming_its_successor(built: Bui
     ]
 
 
+# Variables the OpenTelemetry SDK, automemlimit and the Go runtime read themselves, which
+# the service's code does not name (or, without an underscore, the pattern below misses);
+# the deployment sets several of them.
+LIBRARY_VARIABLES = {
+    "OTEL_SERVICE_NAME",
+    "OTEL_RESOURCE_ATTRIBUTES",
+    "OTEL_EXPORTER_OTLP_PROTOCOL",
+    "OTEL_TRACES_SAMPLER",
+    "OTEL_TRACES_SAMPLER_ARG",
+    "GOMEMLIMIT",
+    "AUTOMEMLIMIT",
+}
+
+
 def variables_read_by_config(project: Path) -> set[str]:
-    """Environment variable names in the config package's code (tests excluded); a renamed
-    variable, which the package names only to refuse it, is not read."""
+    """Environment variable names in the code of the platform packages that read the
+    environment (tests excluded); a renamed variable, which the config package names only
+    to refuse it, is not read."""
     names: set[str] = set()
-    for source in (project / "internal" / "platform" / "config").glob("*.go"):
+    platform = project / "internal" / "platform"
+    sources = [
+        source
+        for package in ("config", "runtime", "telemetry")
+        for source in (platform / package).glob("*.go")
+    ]
+    for source in sources:
         if not source.name.endswith("_test.go"):
             text = source.read_text(encoding="utf-8")
             names.update(re.findall(r'(?<!renamed)\(\s*"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', text))
@@ -290,6 +317,9 @@ def variables_read_by_config(project: Path) -> set[str]:
 def test_readme_lists_every_variable_the_config_reads(built: Built) -> None:
     variables = variables_read_by_config(built.project.path)
     assert variables >= CONTRACT_VARIABLES, CONTRACT_VARIABLES - variables
+    assert {"OTEL_TRACES_EXPORTER", "OTEL_SDK_DISABLED"} <= variables
     readme = (built.project.path / "README.md").read_text(encoding="utf-8")
-    undocumented = sorted(name for name in variables if name not in readme)
+    undocumented = sorted(
+        name for name in variables | LIBRARY_VARIABLES if f"`{name}`" not in readme
+    )
     assert undocumented == []
