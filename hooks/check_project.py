@@ -8,7 +8,6 @@ a real defect of the generated project: Copier deletes a new project whose task 
 from __future__ import annotations
 
 import importlib.util
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -32,7 +31,7 @@ def load_checks() -> ModuleType:
     return module
 
 
-def is_update_scratch_copy(project: Path) -> bool:
+def is_update_scratch_copy(project: Path, checks: ModuleType) -> bool:
     """True in the two temporary renders of `copier update`.
 
     Copier refuses to update a project outside git, and creates the scratch folders'
@@ -41,14 +40,7 @@ def is_update_scratch_copy(project: Path) -> bool:
     """
     if any(part.startswith(SCRATCH_PREFIXES) for part in project.parts):
         return True
-    probe = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    return probe.stdout.strip() != "true"
+    return not checks.in_git_work_tree(project)
 
 
 def main(argv: list[str]) -> int:
@@ -58,7 +50,7 @@ def main(argv: list[str]) -> int:
         # The real destination's task runs after Copier re-rendered the template over the
         # project but before it merges the user's changes back: checking that
         # intermediate tree could fail a correct update half-way. Check the merged result.
-        if not is_update_scratch_copy(project):
+        if not is_update_scratch_copy(project, load_checks()):
             print(
                 "The project checks run on the merged result, not during the update: "
                 f"afterwards resolve any conflicts and run `gosvc check {project}` "

@@ -134,6 +134,18 @@ def describe(plan: Sequence[Step]) -> str:
     return ", ".join(f"`{step.name}`" for step in plan)
 
 
+def in_git_work_tree(path: Path) -> bool:
+    """True when path is inside a git work tree (git itself decides, so nested folders count)."""
+    probe = subprocess.run(
+        ["git", "rev-parse", "--is-inside-work-tree"],
+        cwd=path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return probe.stdout.strip() == "true"
+
+
 def check_new_project(project: Path) -> int:
     """Check a project right after generation: 0 when it passed or Go is missing, else 1.
 

@@ -284,14 +284,7 @@ def _run_copier_update(project: Path, source: TemplateSource) -> None:
 def _require_clean_git_tree(project: Path) -> None:
     if not project.is_dir():
         raise InputError(f"{project}: no such folder")
-    probe = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if probe.stdout.strip() != "true":
+    if not checks.in_git_work_tree(project):
         raise InputError(
             f"{project} is not in a git work tree; the update must be reviewable and "
             'undoable: run `git init && git add -A && git commit -m "Generate"` first'
