@@ -260,11 +260,13 @@ def test_environments_differ_where_they_should(rendered_set: RenderSet) -> None:
         bounds.append((hpa["minReplicas"], hpa["maxReplicas"]))
     assert bounds == sorted(bounds) and len(set(bounds)) == len(ENVIRONMENTS)
 
-    limits = [
-        pod_and_container(by_environment[env])[1]["resources"]["limits"]["memory"]
-        for env in ENVIRONMENTS
-    ]
-    assert len(set(limits)) > 1, "resources are sized per environment"
+    # Every environment sizes its own pods: no two share a CPU or memory limit.
+    for resource in ("cpu", "memory"):
+        limits = [
+            pod_and_container(by_environment[env])[1]["resources"]["limits"][resource]
+            for env in ENVIRONMENTS
+        ]
+        assert len(set(limits)) == len(ENVIRONMENTS), f"{resource} limits per environment"
 
     # prod: spread over zones and nodes, and a stricter disruption budget than the base.
     prod_pod, _ = pod_and_container(by_environment["prod"])
