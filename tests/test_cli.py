@@ -42,6 +42,24 @@ def test_new_without_a_terminal_needs_defaults(tmp_path: Path) -> None:
     assert not (tmp_path / "service").exists()
 
 
+# ----------------------------------------------------------------- demo
+
+
+def test_demo_shows_the_service_answering_then_draining(tmp_path: Path) -> None:
+    """What `make demo`, the README's first command, runs."""
+    result = gosvc("demo", str(tmp_path))
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for answer in ("200 ok", "201 {", "409 {", "404 {"):
+        assert f"\n{answer}" in out, out
+    # Probes answer 200 while serving, then /readyz 503 with the drain named after SIGTERM.
+    stopping = out.index("Stopping it with SIGTERM")
+    assert "\n200 [+]started ok" in out[:stopping], out
+    assert "\n503 " in out[stopping:] and "[-]shutdown failed: draining" in out[stopping:], out
+    assert "exited with code 0" in out, out
+    assert (tmp_path / "inventory-service" / "bin" / "inventory-service").is_file()
+
+
 # ---------------------------------------------------------------- check
 
 

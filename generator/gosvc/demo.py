@@ -67,6 +67,13 @@ def run_demo(source: TemplateSource, workdir: Path, out: TextIO) -> int:
             "==> Stopping it with SIGTERM (readiness turns 503, 1s drain, then shutdown)", file=out
         )
         service.terminate()
+        # During the drain the listener still serves, but readiness already fails.
+        try:
+            service.wait_for_status("/readyz", 503, timeout=5)
+        except (TimeoutError, RuntimeError) as error:
+            print(f"demo: readiness did not turn 503 on SIGTERM: {error}", file=out)
+            return EXIT_CHECK_FAILED
+        _show(service, "GET", "/readyz?verbose", None, out)
         code = service.wait()
     finally:
         service.stop()
