@@ -62,11 +62,11 @@ def render_project(
     _check_destination(dest)
     existed = dest.exists()
     started = time.monotonic()
-    with _copier_notes(notes):
-        with _as_input_errors(source, provided=set(data)):
+    with copier_notes(notes):
+        with as_input_errors(source, provided=set(data)):
             typed = typed_answers(data, _questions_checking(source, dest, data))
         try:
-            with _as_input_errors(source, provided=set(data)):
+            with as_input_errors(source, provided=set(data)):
                 worker = run_copy(
                     source.src,
                     dest,
@@ -118,15 +118,15 @@ def _questions_checking(
     question (Copier's int('abc')); the questions read without the data then tell which.
     """
     try:
-        return _read_questions(source, dest, data)
+        return read_questions(source, dest, data)
     except (ValueError, TypeError) as error:
         if _VALIDATION_ERROR.match(str(error)):
             raise
-        typed_answers(data, _read_questions(source, dest))
+        typed_answers(data, read_questions(source, dest))
         raise
 
 
-def _read_questions(
+def read_questions(
     source: TemplateSource, dest: Path, data: Mapping[str, Any] | None = None
 ) -> dict[str, dict[str, Any]]:
     """The template's questions and their settings, from a pretend run that renders nothing."""
@@ -146,7 +146,7 @@ def _read_questions(
 
 
 @contextmanager
-def _as_input_errors(source: TemplateSource, provided: set[str]) -> Iterator[None]:
+def as_input_errors(source: TemplateSource, provided: set[str]) -> Iterator[None]:
     """Turn Copier's exceptions about answers and sources into one-line InputErrors."""
     try:
         yield
@@ -177,7 +177,7 @@ def _as_input_errors(source: TemplateSource, provided: set[str]) -> Iterator[Non
 
 
 @contextmanager
-def _copier_notes(out: TextIO | None) -> Iterator[None]:
+def copier_notes(out: TextIO | None) -> Iterator[None]:
     """Show Copier's warnings (e.g. uncommitted template changes) once each, as notes."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CopierWarning)

@@ -29,7 +29,7 @@ from copier.errors import TaskError
 from gosvc import EXIT_CHECK_FAILED, EXIT_OK, checks
 from gosvc.answers import typed_answers
 from gosvc.errors import InputError
-from gosvc.render import _as_input_errors, _copier_notes, _read_questions
+from gosvc.render import as_input_errors, copier_notes, read_questions
 from gosvc.template import TemplateSource
 
 ANSWERS_FILE = ".copier-answers.yml"
@@ -76,7 +76,7 @@ def update_project(project: Path, *, to: str | None = None, out: TextIO | None =
     )
 
     started = time.monotonic()
-    with _copier_notes(stream):
+    with copier_notes(stream):
         validate_answers(answers, source)
         print(f"  answers in {ANSWERS_FILE} are valid for the new template", file=stream)
         try:
@@ -227,20 +227,20 @@ def validate_answers(answers: Mapping[str, Any], source: TemplateSource) -> None
         dest = Path(scratch) / "project"
         # The target version first, outside the answers-file wording below: a --to ref
         # that does not exist is not the answers file's fault.
-        with _as_input_errors(source, provided=set(given)):
-            questions = _read_questions(source, dest)
+        with as_input_errors(source, provided=set(given)):
+            questions = read_questions(source, dest)
         try:
-            with _as_input_errors(source, provided=set(given)):
+            with as_input_errors(source, provided=set(given)):
                 missing = sorted(
                     name
-                    for name, question in _read_questions(recorded, dest).items()
+                    for name, question in read_questions(recorded, dest).items()
                     if "when" not in question and name not in given
                 )
                 if missing:
                     raise InputError(f"no answer for {', '.join(missing)}")
                 asked = {key: value for key, value in given.items() if key in questions}
                 # Copier validates the data against the target's types and validators.
-                _read_questions(source, dest, typed_answers(asked, questions))
+                read_questions(source, dest, typed_answers(asked, questions))
         except InputError as error:
             raise InputError(
                 f"{ANSWERS_FILE}: {error.message}; fix the answer (git log -p {ANSWERS_FILE} "
@@ -265,7 +265,7 @@ def conflicted_files(project: Path) -> list[str]:
 
 def _run_copier_update(project: Path, source: TemplateSource) -> None:
     """Copier's three-way update, non-interactive: new questions take their defaults."""
-    with _as_input_errors(source, provided=set()):
+    with as_input_errors(source, provided=set()):
         try:
             run_update(
                 project,
