@@ -189,21 +189,19 @@ def kinds(objects: list[dict[str, Any]]) -> set[str]:
 
 def make_variable(project: Project, name: str, env: dict[str, str] | None = None) -> str:
     """The value a Makefile variable has when a recipe runs (after ?= and the environment)."""
-    rule = f"print-delivery-variable: ; @printf '%s' '$({name})'"
-    result = run_tool(
-        ["make", "--no-print-directory", "--eval", rule, "print-delivery-variable"],
-        cwd=project.path,
-        env=env,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return _printed_by_recipe(project, f"'$({name})'", env)
 
 
 def make_exported(project: Project, name: str, env: dict[str, str]) -> str:
     """The value the environment of a recipe sees for `name` (what `go` would read)."""
-    rule = f"print-delivery-env: ; @printf '%s' \"$${name}\""
+    return _printed_by_recipe(project, f'"$${name}"', env)
+
+
+def _printed_by_recipe(project: Project, quoted: str, env: dict[str, str] | None) -> str:
+    """What a one-line recipe added to the project's Makefile prints with printf."""
+    rule = f"print-delivery-value: ; @printf '%s' {quoted}"
     result = run_tool(
-        ["make", "--no-print-directory", "--eval", rule, "print-delivery-env"],
+        ["make", "--no-print-directory", "--eval", rule, "print-delivery-value"],
         cwd=project.path,
         env=env,
     )
