@@ -35,6 +35,7 @@ CONTRACT_VARIABLES = {
     "HTTP_IDLE_TIMEOUT",
     "HTTP_MAX_HEADER_BYTES",
     "HTTP_MAX_BODY_BYTES",
+    "HTTP_REQUEST_TIMEOUT",
     "PPROF_ENABLED",
     # <CONTEXT>_SEED_FILE since template 0.2.0 (SEED_FILE before); the default context.
     "INVENTORY_SEED_FILE",
