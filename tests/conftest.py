@@ -202,7 +202,7 @@ def _unit_of(item: pytest.Item) -> str:
 def _order_longest_first(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Reorder units of work (a group, or a lone test) longest first, keeping the order
     inside each unit, so xdist hands the long ones out first (--no-loadscope-reorder)."""
-    cache = config.cache
+    cache = getattr(config, "cache", None)
     measured: dict[str, float] = cache.get(DURATIONS_KEY, {}) if cache is not None else {}
     known = layers(config)
 
@@ -244,7 +244,7 @@ class LayerTimes:
             self.tests_per_layer[layer] += 1
 
     def pytest_sessionfinish(self) -> None:
-        cache = self.config.cache
+        cache = getattr(self.config, "cache", None)  # None under -p no:cacheprovider
         if cache is not None and self.per_test:
             # Keep what this run did not measure (e.g. another layer's tests under -m).
             merged = {**cache.get(DURATIONS_KEY, {}), **self.per_test}
@@ -253,15 +253,24 @@ class LayerTimes:
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
         if not self.per_layer:
             return
-        workers = getattr(self.config.option, "numprocesses", None) or 1
-        wall = time.monotonic() - self.started
+        lines = self.table()
         terminalreporter.section("time per layer")
-        terminalreporter.write_line(
+        for line in lines:
+            terminalreporter.write_line(line)
+        # .ci/run prints it again at the very end, with the time of its own steps.
+        destination = os.environ.get("PYTEST_LAYER_TIMES")
+        if destination:
+            Path(destination).write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def table(self) -> list[str]:
+        workers = getattr(self.config.option, "numprocesses", None) or 1
+        lines = [
             f"{'layer':<12} {'tests':>5} {'seconds':>8}   (setup + call + teardown, "
             f"summed over {workers} worker{'s' if workers != 1 else ''})"
-        )
+        ]
         for layer in sorted(self.per_layer, key=lambda name: -self.per_layer[name]):
-            terminalreporter.write_line(
+            lines.append(
                 f"{layer:<12} {self.tests_per_layer[layer]:>5} {self.per_layer[layer]:>8.1f}"
             )
-        terminalreporter.write_line(f"{'wall clock':<12} {'':>5} {wall:>8.1f}")
+        lines.append(f"{'wall clock':<12} {'':>5} {time.monotonic() - self.started:>8.1f}")
+        return lines
