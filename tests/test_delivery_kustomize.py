@@ -259,7 +259,7 @@ def test_environments_differ_where_they_should(rendered_set: RenderSet) -> None:
         assert f"deployment.environment.name={env}" in config["OTEL_RESOURCE_ATTRIBUTES"]
 
     bounds = []
-    for env, objects in by_environment.items():
+    for objects in by_environment.values():
         hpa = one(objects, "HorizontalPodAutoscaler")["spec"]
         assert hpa["scaleTargetRef"]["name"] == project.service_name
         bounds.append((hpa["minReplicas"], hpa["maxReplicas"]))

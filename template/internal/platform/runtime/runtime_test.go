@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"math"
 	"runtime/debug"
@@ -41,7 +40,7 @@ func load(t *testing.T, vars map[string]string) Config {
 	return c
 }
 
-var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+var quiet = slog.New(slog.DiscardHandler)
 
 // never fails the test if the cgroup is read.
 func never(t *testing.T) memlimit.Provider {
