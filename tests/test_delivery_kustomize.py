@@ -24,7 +24,7 @@ from delivery_support import (
 from delivery_tools import shellcheck
 from gosvc.matrix import AnswerSet
 from gosvc.service import Service
-from support import DEFAULTS, MATRIX, BuildSet, RenderSet, run_tool
+from support import DEFAULTS, MATRIX, BuildSet, Project, RenderSet, run_tool
 
 pytestmark = pytest.mark.delivery
 
@@ -37,6 +37,17 @@ PORT_SETS = [BY_NAME["defaults"], BY_NAME["ports"], BY_NAME["no-example"]]
 
 def ids(answer_set: AnswerSet) -> str:
     return answer_set.name
+
+
+def kustomizations(project: Project) -> list[Path]:
+    """The project's own kustomization files, not render.sh's scratch ones (.release.*)
+    that a test running in parallel on the same project may be writing."""
+    found = (project.path / "deploy").rglob("kustomization.yaml")
+    return [
+        path
+        for path in found
+        if not any(part.startswith(".") for part in path.relative_to(project.path).parts)
+    ]
 
 
 def pod_and_container(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -316,16 +327,18 @@ def test_labels_namespace_and_image(answer_set: AnswerSet, rendered_set: RenderS
     _, container = pod_and_container(manifests(project, "dev"))
     assert container["image"].rsplit(":", 1)[0].endswith(name)
 
-    for kustomization in (project.path / "deploy").rglob("kustomization.yaml"):
+    for kustomization in kustomizations(project):
         document = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
         deprecated = {"commonLabels", "bases", "patchesStrategicMerge", "patchesJson6902", "vars"}
         assert not deprecated & document.keys(), f"{kustomization}: deprecated fields"
 
 
 def test_render_script_is_shellcheck_clean_and_refuses_unknown_environments(
-    rendered_set: RenderSet,
+    fresh_project: Project,
 ) -> None:
-    project = rendered_set(DEFAULTS)
+    # A private project: render.sh's scratch folders of other tests running in parallel
+    # on a shared one would count as leftovers.
+    project = fresh_project
     script = project.path / "deploy" / "kustomize" / "render.sh"
     checked = run_tool([str(shellcheck()), "--shell=sh", str(script)])
     assert checked.returncode == 0, checked.stdout
@@ -368,7 +381,7 @@ def test_no_replicas_where_the_hpa_scales(answer_set: AnswerSet, rendered_set: R
         assert "replicas" not in one(objects, "Deployment")["spec"], environment
         minimums.append(one(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"])
     assert minimums == sorted(minimums) and len(set(minimums)) == len(ENVIRONMENTS)
-    for kustomization in (project.path / "deploy").rglob("kustomization.yaml"):
+    for kustomization in kustomizations(project):
         document = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
         assert "replicas" not in document, kustomization
 
