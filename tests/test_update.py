@@ -146,7 +146,7 @@ def test_user_edits_survive(edited_update: Updated) -> None:
     handler = (project / HTTP_ADAPTER / "handler.go").read_text()
     assert "func (h *Handler) availability(" in handler
     assert "/v1/stocks/{id}/availability:" in (project / "api" / "openapi.yaml").read_text()
-    assert "    count: 5\n" in (project / PROD_OVERLAY).read_text()
+    assert "path: /spec/maxReplicas\n        value: 12\n" in (project / PROD_OVERLAY).read_text()
     assert not (project / DELETED_EXAMPLE_FILE).exists(), "a deleted example file came back"
 
 

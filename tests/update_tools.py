@@ -508,8 +508,8 @@ def edit_user_owned(project: Path) -> None:
     )
     replace_in(
         project / PROD_OVERLAY,
-        "replicas:\n  - name: inventory-service\n    count: 3\n",
-        "replicas:\n  - name: inventory-service\n    count: 5\n",
+        "path: /spec/maxReplicas\n        value: 10\n",
+        "path: /spec/maxReplicas\n        value: 12\n",
     )
     (project / DELETED_EXAMPLE_FILE).unlink()
 
