@@ -8,6 +8,8 @@ keeps the list of checks in one place.
 
 from __future__ import annotations
 
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -19,6 +21,35 @@ from typing import TextIO
 
 # The tools the steps call; a machine without them gets a warning, not a failure.
 REQUIRED_TOOLS = ("go", "gofmt")
+
+# What Go prints when the machine, not the code, stopped a step: no network or proxy, a
+# module proxy that refuses, GOPROXY=off with modules missing from the cache, a toolchain
+# that cannot be downloaded or is too old, a full disk. A step that fails with one of these
+# says nothing about the generated code. Only the go command's own lines count (they start
+# with "go: " or name a module version): a failing test of the generated code may well log
+# "connection refused", and that is a defect.
+GO_COMMAND_LINE = re.compile(r"^go: |@v[0-9]")
+ENVIRONMENT_FAILURE = re.compile(
+    "|".join(
+        (
+            r"module lookup disabled by GOPROXY=off",
+            r"dial tcp",
+            r"no such host",
+            r"connection refused",
+            r"network is unreachable",
+            r"i/o timeout",
+            r"TLS handshake timeout",
+            r"proxyconnect",
+            r"x509: ",
+            r"\b(403|404|410|429|500|502|503|504) (Forbidden|Not Found|Gone|Too Many"
+            r" Requests|Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout)",
+            r"toolchain not available",
+            r"go: downloading go1\.",
+            r"requires go >= \S+ \(running go \S+; GOTOOLCHAIN=local\)",
+            r"no space left on device",
+        )
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -40,6 +71,16 @@ class StepResult:
     ok: bool
     seconds: float
     output: str
+
+    @property
+    def environment_failure(self) -> str | None:
+        """The line of a failed step's output that blames the machine, if one does."""
+        if self.ok:
+            return None
+        for line in self.output.splitlines():
+            if GO_COMMAND_LINE.search(line) and ENVIRONMENT_FAILURE.search(line):
+                return line.strip()
+        return None
 
 
 @dataclass(frozen=True)
@@ -84,7 +125,8 @@ def run_step(step: Step, project: Path) -> StepResult:
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         check=False,
     )
     seconds = time.monotonic() - started
@@ -135,30 +177,49 @@ def describe(plan: Sequence[Step]) -> str:
 
 
 def in_git_work_tree(path: Path) -> bool:
-    """True when path is inside a git work tree (git itself decides, so nested folders count)."""
-    probe = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """True when path is inside a git work tree (git itself decides, so nested folders count).
+
+    Raises FileNotFoundError naming git when git is not installed.
+    """
+    try:
+        probe = subprocess.run(
+            ["git", "rev-parse", "--is-inside-work-tree"],
+            cwd=path,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            check=False,
+        )
+    except FileNotFoundError as error:
+        if error.filename in (None, "git"):
+            raise FileNotFoundError(2, "git not found on PATH; install git", "git") from None
+        raise
     return probe.stdout.strip() == "true"
 
 
-def check_new_project(project: Path) -> int:
-    """Check a project right after generation: 0 when it passed or Go is missing, else 1.
+def rerun_hint(project: Path) -> str:
+    """How to run the checks again by hand, with or without gosvc."""
+    folder = shlex.quote(str(project))
+    commands = " && ".join(step.name for step in steps())
+    return f"`gosvc check {folder}`, or without gosvc: `cd {folder} && {commands}`"
 
-    Without Go the project is still good to keep, so that is a warning naming what was not
-    checked and how to check it later, not a failure.
+
+def check_new_project(project: Path) -> int:
+    """Check a project right after generation: 0 unless the generated code has a defect.
+
+    Copier deletes the project when its task fails, so only a defect of the generated code
+    fails: without Go, or when a step failed because of the machine (no network, module
+    proxy down, GOPROXY=off with an empty module cache, a toolchain that cannot be
+    downloaded), the project is good to keep. That is a warning naming what was not
+    checked and how to check it later.
     """
     plan = describe(steps())
     missing = missing_tools()
     if missing:
         print(
             f"warning: {' and '.join(missing)} not found on PATH, so these checks were "
-            f"skipped: {plan}. After installing Go 1.25 or later, run them with "
-            f"`gosvc check {project}`.",
+            f"skipped: {plan}. The project was kept; after installing Go 1.25 or later, "
+            f"run them with {rerun_hint(project)}.",
             file=sys.stderr,
         )
         return 0
@@ -167,9 +228,21 @@ def check_new_project(project: Path) -> int:
     if report.ok:
         print(f"All checks passed in {report.seconds:.1f}s.")
         return 0
+    failed = report.results[-1]
+    cause = failed.environment_failure
+    if cause is not None:
+        unchecked = describe((failed.step, *report.not_run))
+        print(
+            f"warning: `{failed.step.name}` could not finish because of this machine, not "
+            f"the generated code ({cause}), so these checks did not run: {unchecked}. The "
+            "project was kept. Fix the network, the module proxy (GOPROXY, GOPRIVATE, "
+            f"GOFLAGS) or the Go toolchain, then run {rerun_hint(project)}.",
+            file=sys.stderr,
+        )
+        return 0
     print(
-        f"error: the generated project failed `{report.results[-1].step.name}` (output "
-        "above): a defect of the template or of this combination of answers",
+        f"error: the generated project failed `{failed.step.name}` (output above): a defect "
+        "of the template or of this combination of answers",
         file=sys.stderr,
     )
     return 1
