@@ -15,7 +15,7 @@ pytestmark = pytest.mark.bad_answers
 BAD_ANSWERS = [
     ("service_name", {"service_name": "Inventory"}, "'I' not allowed: use a-z 0-9 -"),
     ("service_name", {"service_name": "s" * 64}, "at most 63"),
-    ("service_name", {"service_name": "inventory-"}, "must end with a letter or digit"),
+    ("service_name", {"service_name": "inventory-"}, "must end with a-z or 0-9"),
     ("module_path", {"module_path": "inventory/service"}, "'inventory' needs a dot"),
     ("module_path", {"module_path": "example.com/inventory/v1"}, "'/v1': use /v2 or up"),
     ("module_path", {"module_path": "example.com/inventory service"}, "must not contain spaces"),

@@ -22,34 +22,21 @@ from typing import TextIO
 # The tools the steps call; a machine without them gets a warning, not a failure.
 REQUIRED_TOOLS = ("go", "gofmt")
 
-# What Go prints when the machine, not the code, stopped a step: no network or proxy, a
-# module proxy that refuses, GOPROXY=off with modules missing from the cache, a toolchain
-# that cannot be downloaded or is too old, a full disk. A step that fails with one of these
-# says nothing about the generated code. Only the go command's own lines count (they start
-# with "go: " or name a module version): a failing test of the generated code may well log
-# "connection refused", and that is a defect.
-GO_COMMAND_LINE = re.compile(r"^go: |@v[0-9]")
+# What Go prints when the machine, not the code, stopped a step: GOPROXY=off with modules
+# missing from the cache, a toolchain that cannot be downloaded or is too old, a full disk.
+# These are the go command's own words and mean the same wherever they appear.
 ENVIRONMENT_FAILURE = re.compile(
-    "|".join(
-        (
-            r"module lookup disabled by GOPROXY=off",
-            r"dial tcp",
-            r"no such host",
-            r"connection refused",
-            r"network is unreachable",
-            r"i/o timeout",
-            r"TLS handshake timeout",
-            r"proxyconnect",
-            r"x509: ",
-            r"\b(403|404|410|429|500|502|503|504) (Forbidden|Not Found|Gone|Too Many"
-            r" Requests|Internal Server Error|Bad Gateway|Service Unavailable|Gateway Timeout)",
-            r"toolchain not available",
-            r"go: downloading go1\.",
-            r"requires go >= \S+ \(running go \S+; GOTOOLCHAIN=local\)",
-            r"no space left on device",
-        )
-    )
+    r"module lookup disabled by GOPROXY=off|toolchain not available"
+    r"|requires go >= \S+ \(running go \S+; GOTOOLCHAIN=local\)|no space left on device"
 )
+# No network, no proxy, a proxy that refuses. Only where the go command says them about a
+# module (a line that starts with "go: " or names a module version): a failing test of the
+# generated code may well log "connection refused", and that is a defect.
+NETWORK_FAILURE = re.compile(
+    r"dial tcp|no such host|connection refused|network is unreachable|i/o timeout"
+    r"|TLS handshake timeout|proxyconnect|x509: |reading https?://\S+: [45][0-9][0-9] "
+)
+GO_COMMAND_LINE = re.compile(r"^go: |@v[0-9]")
 
 
 @dataclass(frozen=True)
@@ -78,7 +65,9 @@ class StepResult:
         if self.ok:
             return None
         for line in self.output.splitlines():
-            if GO_COMMAND_LINE.search(line) and ENVIRONMENT_FAILURE.search(line):
+            if ENVIRONMENT_FAILURE.search(line) or (
+                GO_COMMAND_LINE.search(line) and NETWORK_FAILURE.search(line)
+            ):
                 return line.strip()
         return None
 
