@@ -16,7 +16,18 @@ from pathlib import Path, PureWindowsPath
 from types import ModuleType
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
-CHECKS_FILE = TEMPLATE_ROOT / "generator" / "gosvc" / "checks.py"
+# In a checkout; in gosvc's wheel the template is gosvc/_template, beside checks.py.
+CHECKS_FILE = next(
+    (
+        path
+        for path in (
+            TEMPLATE_ROOT / "generator" / "gosvc" / "checks.py",
+            TEMPLATE_ROOT.parent / "checks.py",
+        )
+        if path.is_file()
+    ),
+    TEMPLATE_ROOT / "generator" / "gosvc" / "checks.py",
+)
 ANSWERS_FILE = ".copier-answers.yml"
 _SRC_PATH = re.compile(r"^_src_path:\s*(.+?)\s*$", re.MULTILINE)
 # A URL or scp-like git address: Copier finds those from anywhere.

@@ -198,19 +198,18 @@ def as_input_errors(
 
 @contextmanager
 def copier_notes(out: TextIO | None) -> Iterator[None]:
-    """Show Copier's warnings (e.g. uncommitted template changes) once each, as notes."""
+    """Show Copier's warnings (e.g. uncommitted template changes) once each, as notes,
+    after the work succeeded: a refusal stays the one line that says what was wrong."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CopierWarning)
-        try:
-            yield
-        finally:
-            seen: set[str] = set()
-            for warning in caught:
-                text = " ".join(str(warning.message).split())
-                if issubclass(warning.category, CopierWarning) and text not in seen:
-                    seen.add(text)
-                    if out is not None:
-                        print(f"note: {text}", file=out)
+        yield
+    seen: set[str] = set()
+    for warning in caught:
+        text = " ".join(str(warning.message).split())
+        if issubclass(warning.category, CopierWarning) and text not in seen:
+            seen.add(text)
+            if out is not None:
+                print(f"note: {text}", file=out)
 
 
 def _remove_partial(dest: Path, existed: bool) -> None:
