@@ -1,0 +1,145 @@
+package httpclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+)
+
+// ErrCircuitOpen is wrapped by the error of a call that the circuit breaker refused
+// without sending anything: the downstream host failed too often of late. Such a call is
+// not retried; callers fall back at once.
+var ErrCircuitOpen = errors.New("circuit breaker open")
+
+// Outcomes of an attempt as the breaker counts them. gobreaker counts a nil error as a
+// success and any other as a failure, unless it is excluded.
+var (
+	errDownstreamFailed = errors.New("downstream failed")
+	errCallerGone       = errors.New("caller gave up")
+)
+
+// breakerTransport sends each attempt through the circuit breaker of its host.
+type breakerTransport struct {
+	next     http.RoundTripper
+	breakers *breakers
+}
+
+func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := req.URL.Host
+	done, err := t.breakers.get(host).Allow()
+	if err != nil {
+		if req.Body != nil {
+			_ = req.Body.Close() // a RoundTripper closes the body even when it sends nothing
+		}
+		if errors.Is(err, gobreaker.ErrTooManyRequests) {
+			return nil, fmt.Errorf("%w for %s: half-open, its probes are still out", ErrCircuitOpen, host)
+		}
+		return nil, fmt.Errorf("%w for %s", ErrCircuitOpen, host)
+	}
+	resp, err := t.next.RoundTrip(req)
+	done(outcome(req.Context(), resp, err))
+	return resp, err
+}
+
+// outcome classifies an attempt. An attempt cut short by the caller (its cancellation or
+// its own deadline) says nothing about the downstream and is not counted at all.
+func outcome(callerCtx context.Context, resp *http.Response, err error) error {
+	switch {
+	case callerCtx.Err() != nil:
+		return errCallerGone
+	case err != nil || failedStatus(resp.StatusCode):
+		return errDownstreamFailed
+	default:
+		return nil
+	}
+}
+
+// failedStatus reports whether a status says the downstream is failing or overloaded, so
+// that the attempt counts against the breaker and may be retried. Other 4xx answers, and
+// 501 Not Implemented, come from a healthy downstream refusing the request itself.
+func failedStatus(code int) bool {
+	return code >= 500 && code != http.StatusNotImplemented || code == http.StatusTooManyRequests
+}
+
+// breakers holds one circuit breaker per downstream host, made on first use.
+type breakers struct {
+	settings    gobreaker.Settings // Name and OnStateChange are set per host
+	logger      *slog.Logger
+	transitions metric.Int64Counter
+	downstream  string
+
+	mu     sync.RWMutex
+	byHost map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]
+}
+
+func newBreakers(downstream string, cfg Config, logger *slog.Logger, meter metric.Meter) (*breakers, error) {
+	transitions, err := meter.Int64Counter("httpclient.breaker.transitions",
+		metric.WithDescription("Circuit breaker state changes, by downstream, host and new state."),
+		metric.WithUnit("{transition}"))
+	if err != nil {
+		return nil, err
+	}
+	minRequests := uint32(cfg.BreakerMinRequests) // #nosec G115 -- validated positive by config
+	return &breakers{
+		settings: gobreaker.Settings{
+			MaxRequests: uint32(cfg.BreakerHalfOpenProbes), // #nosec G115 -- as above
+			Interval:    cfg.BreakerWindow,
+			// A rolling window of ten buckets: old failures fade out a tenth at a time
+			// instead of all at once when a fixed window ends.
+			BucketPeriod: cfg.BreakerWindow / 10,
+			Timeout:      cfg.BreakerOpenTimeout,
+			ReadyToTrip: func(c gobreaker.Counts) bool {
+				return c.Requests >= minRequests &&
+					float64(c.TotalFailures) >= cfg.BreakerFailureRatio*float64(c.Requests)
+			},
+			IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
+		},
+		logger:      logger,
+		transitions: transitions,
+		downstream:  downstream,
+		byHost:      make(map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]),
+	}, nil
+}
+
+func (b *breakers) get(host string) *gobreaker.TwoStepCircuitBreaker[struct{}] {
+	b.mu.RLock()
+	cb, ok := b.byHost[host]
+	b.mu.RUnlock()
+	if ok {
+		return cb
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cb, ok := b.byHost[host]; ok {
+		return cb
+	}
+	st := b.settings
+	st.Name = host
+	st.OnStateChange = b.changed
+	cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](st)
+	b.byHost[host] = cb
+	return cb
+}
+
+// changed logs a state change once, as it happens, and counts it. gobreaker calls it
+// with the breaker locked, so it stays short.
+func (b *breakers) changed(host string, from, to gobreaker.State) {
+	level := slog.LevelInfo
+	if to == gobreaker.StateOpen {
+		level = slog.LevelWarn
+	}
+	b.logger.Log(context.Background(), level, "circuit breaker "+to.String(),
+		"downstream", b.downstream, "host", host, "from", from.String())
+	b.transitions.Add(context.Background(), 1, metric.WithAttributes(
+		attribute.String("downstream", b.downstream),
+		attribute.String("server.address", host),
+		attribute.String("state", to.String()),
+	))
+}
