@@ -1,5 +1,6 @@
 # copier-go-service: the template's own tasks. `make demo` shows a generated service
-# working; `make test` runs the whole suite (what .ci/run calls).
+# working; `make test` runs the whole suite (.ci/run runs the same steps, timed, after
+# installing what is missing).
 
 PYTHON ?= python3
 VENV := .venv
@@ -7,7 +8,10 @@ BIN := $(VENV)/bin
 # Re-installs only when the package metadata changes.
 STAMP := $(VENV)/.installed
 
-.PHONY: help demo test lint typecheck format smoke clean
+# Extra pytest arguments, e.g. make test PYTEST_ARGS='-m "unit or render"'.
+PYTEST_ARGS ?=
+
+.PHONY: help demo test unit lint typecheck format smoke clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -22,8 +26,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP) ## generate a service with defaults, build it, run it, call it, stop it
 	$(BIN)/gosvc demo build/demo
 
-test: lint typecheck $(STAMP) ## lint, type-check and run every test layer
-	$(BIN)/pytest
+test: lint typecheck $(STAMP) ## lint, type-check and run every test layer (on every core)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: $(STAMP) ## the unit layer alone: the pure Python parts, in seconds
+	$(BIN)/pytest -m unit -n 0 $(PYTEST_ARGS)
 
 lint: $(STAMP) ## ruff check and ruff format --check
 	$(BIN)/ruff check .

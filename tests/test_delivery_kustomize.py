@@ -5,7 +5,6 @@ read from the generated code, probe paths are requested from the running binary.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from delivery_support import (
 from delivery_tools import shellcheck
 from gosvc.matrix import AnswerSet
 from gosvc.service import Service
-from support import DEFAULTS, MATRIX, RenderSet, run_tool
+from support import DEFAULTS, MATRIX, BuildSet, RenderSet, run_tool
 
 pytestmark = pytest.mark.delivery
 
@@ -176,16 +175,10 @@ def test_shutdown_budget_and_probe_thresholds_fit_the_service_timings(
 
 @pytest.mark.parametrize("answer_set", [DEFAULTS, BY_NAME["no-example"]], ids=ids)
 def test_probe_paths_are_served_by_the_built_service(
-    answer_set: AnswerSet, rendered_set: RenderSet, tmp_path: Path
+    answer_set: AnswerSet, built_set: BuildSet, tmp_path: Path
 ) -> None:
-    project = rendered_set(answer_set)
-    binary = tmp_path / project.service_name
-    built = run_tool(
-        ["go", "build", "-o", str(binary), f"./cmd/{project.service_name}"],
-        cwd=project.path,
-        env={**os.environ, "CGO_ENABLED": "0"},
-    )
-    assert built.returncode == 0, built.stderr
+    built = built_set(answer_set)  # `make build`: static, as in the image
+    project, binary = built.project, built.binary
     _, container = pod_and_container(manifests(project, "prod", IMAGE))
     paths = [container[probe]["httpGet"]["path"] for probe in PROBES]
 

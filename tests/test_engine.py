@@ -26,8 +26,6 @@ from gosvc.template import TemplateSource, resolve
 from gosvc.update import read_answers, update_project, validate_answers
 from support import REPO_ROOT, SOURCE, copier, run_tool
 
-pytestmark = pytest.mark.unit
-
 
 def load_module(path: Path, name: str) -> ModuleType:
     spec = importlib.util.spec_from_file_location(name, path)
@@ -57,6 +55,7 @@ def failed(step: str, output: str) -> StepResult:
     return StepResult(step=Step(tuple(step.split())), ok=False, seconds=1.0, output=output)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "output",
     [
@@ -77,6 +76,7 @@ def test_a_step_stopped_by_the_machine_is_an_environment_failure(output: str) ->
     assert failed("go mod tidy -diff", output).environment_failure is not None
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "output",
     [
@@ -92,10 +92,11 @@ def test_a_defect_of_the_code_is_not_an_environment_failure(output: str) -> None
     assert failed("go test ./...", output).environment_failure is None
 
 
+@pytest.mark.unit
 def test_check_new_project_keeps_a_project_the_machine_could_not_check(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def offline(step: Step, project: Path) -> StepResult:
+    def offline(step: Step, project: Path, env: object = None) -> StepResult:
         if step.argv[0] == "gofmt":
             return StepResult(step=step, ok=True, seconds=0.1, output="")
         return failed(" ".join(step.argv), "go: x@v1.0.0: module lookup disabled by GOPROXY=off")
@@ -117,6 +118,7 @@ def render_task_when(operation: str) -> bool:
     return rendered.strip().lower() == "true"
 
 
+@pytest.mark.unit
 def test_the_check_task_runs_on_copy_only() -> None:
     """Not in the update's temporary copies, not on the unmerged update: no folder-name
     guessing in the hook."""
@@ -127,6 +129,7 @@ def test_the_check_task_runs_on_copy_only() -> None:
     assert "gosvc check" in config["_message_after_update"]
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("src_path", "relative"),
     [
@@ -146,6 +149,7 @@ def test_the_hook_warns_about_a_relative_template_path(
     assert (HOOK.relative_template_path(tmp_path) is not None) is relative
 
 
+@pytest.mark.unit
 def test_gosvc_update_names_the_fix_for_a_relative_template_path(tmp_path: Path) -> None:
     (tmp_path / ".copier-answers.yml").write_text("_commit: 0.1.0\n_src_path: .\n")
     with pytest.raises(InputError) as raised:
@@ -156,6 +160,7 @@ def test_gosvc_update_names_the_fix_for_a_relative_template_path(tmp_path: Path)
 # -------------------------------------------------------------- exit codes, one line
 
 
+@pytest.mark.cli
 def test_a_template_defect_is_exit_1_not_bad_input(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -169,6 +174,7 @@ def test_a_template_defect_is_exit_1_not_bad_input(
     assert not dest.exists()
 
 
+@pytest.mark.cli
 def test_demo_reports_a_render_error_in_one_line(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -179,6 +185,7 @@ def test_demo_reports_a_render_error_in_one_line(
     assert err.startswith("gosvc demo: the template failed to render") and err.count("\n") == 1
 
 
+@pytest.mark.cli
 def test_new_refuses_before_it_announces_anything(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -189,6 +196,7 @@ def test_new_refuses_before_it_announces_anything(
     assert captured.err == "gosvc new: go_version must be 1.25 or later, e.g. 1.26.1\n"
 
 
+@pytest.mark.unit
 def test_missing_git_is_one_line_exit_1(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -199,6 +207,7 @@ def test_missing_git_is_one_line_exit_1(
     assert capsys.readouterr().err == "gosvc update: git not found on PATH; install git\n"
 
 
+@pytest.mark.unit
 def test_a_windows_path_is_not_taken_for_a_url() -> None:
     with pytest.raises(InputError, match="no such folder"):
         resolve("C:\\templates\\svc", None)
@@ -207,6 +216,7 @@ def test_a_windows_path_is_not_taken_for_a_url() -> None:
     assert resolve("gh:acme/svc", None).src == "gh:acme/svc"
 
 
+@pytest.mark.unit
 def test_a_relative_template_path_is_recorded_absolute(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -214,6 +224,7 @@ def test_a_relative_template_path_is_recorded_absolute(
     assert resolve(REPO_ROOT.name, "HEAD").src == str(REPO_ROOT)
 
 
+@pytest.mark.unit
 def test_step_output_is_read_as_utf8_whatever_the_locale(tmp_path: Path) -> None:
     """The C locale without coercion makes Python's default codec ASCII."""
     script = (
@@ -254,11 +265,13 @@ def clones(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return made
 
 
+@pytest.mark.cli
 def test_a_render_fetches_the_template_once(tmp_path: Path, clones: list[str]) -> None:
     render.render_project(SOURCE, tmp_path / "svc", {"service_name": "orders"}, defaults=True)
     assert len(clones) == 1, clones
 
 
+@pytest.mark.cli
 def test_update_validation_fetches_each_version_once(tmp_path: Path, clones: list[str]) -> None:
     rendered = render.render_project(SOURCE, tmp_path / "svc", {}, defaults=True)
     answers = {"_commit": "HEAD", "_src_path": str(REPO_ROOT), **rendered.answers}
@@ -268,6 +281,7 @@ def test_update_validation_fetches_each_version_once(tmp_path: Path, clones: lis
     assert len(clones) == 2, clones
 
 
+@pytest.mark.cli
 def test_next_steps_are_what_copier_prints(tmp_path: Path) -> None:
     dest = tmp_path / "my services" / "svc"
     rendered = render.render_project(SOURCE, dest, {}, defaults=True)
@@ -303,6 +317,7 @@ def web_server() -> Iterator[str]:
     server.shutdown()
 
 
+@pytest.mark.unit
 def test_the_demo_shows_what_its_curl_command_prints(web_server: str) -> None:
     command = curl_command("POST", f"{web_server}/v1/stocks", '{"id": "sku-1"}')
     printed = run_tool(["sh", "-c", command])
@@ -313,6 +328,7 @@ def test_the_demo_shows_what_its_curl_command_prints(web_server: str) -> None:
 # ---------------------------------------------------------------- release tags tool
 
 
+@pytest.mark.unit
 def test_release_tags_are_created_from_release_commits(tmp_path: Path) -> None:
     def git(*args: str) -> str:
         done = run_tool(

@@ -18,8 +18,6 @@ from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
 from support import REPO_ROOT, SOURCE
 
-pytestmark = pytest.mark.unit
-
 # Every rule of every question, broken once (the cases test_bad_answers.py runs, and more).
 BROKEN: list[dict[str, Any]] = [
     {"service_name": "Inventory"},
@@ -123,6 +121,7 @@ def derived(tmp_path: Path, **data: Any) -> dict[str, Any]:
     return dict(worker.answers.combined)
 
 
+@pytest.mark.bad_answers
 @pytest.mark.parametrize(
     "data",
     [{"http_port": "eighty"}, {"module_path": "example.com/a b"}, BROKEN[-1]],
@@ -132,6 +131,7 @@ def test_form_refusal_is_what_copier_says(data: dict[str, Any], tmp_path: Path) 
     assert form_refusal(data) == copier_refusal(data, tmp_path)
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "data", BROKEN, ids=lambda data: "-".join(f"{k}={v}"[:24] for k, v in data.items())
 )
@@ -143,6 +143,7 @@ def test_each_refusal_fits_an_80_column_terminal(data: dict[str, Any]) -> None:
     assert message.split(": ", 1)[1] not in ("", "Invalid input")
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("module_path", "named"),
     [
@@ -160,17 +161,20 @@ def test_module_path_refusal_names_the_offending_part(
     assert named in form_refusal({"module_path": module_path})
 
 
+@pytest.mark.unit
 def test_a_non_number_port_names_its_rule() -> None:
     message = form_refusal({"http_port": "eighty"})
     assert message.endswith("http_port': must be a whole number, 1-65535")
 
 
+@pytest.mark.bad_answers
 def test_ports_are_recorded_as_numbers(tmp_path: Path) -> None:
     values = derived(tmp_path, http_port="18080")
     assert values["http_port"] == 18080
     assert values["admin_port"] == 9090
 
 
+@pytest.mark.bad_answers
 def test_derived_description_is_a_sentence_about_the_service(tmp_path: Path) -> None:
     # It used to read "my-svc manages my over HTTP."
     values = derived(tmp_path, service_name="my-svc")
@@ -179,6 +183,7 @@ def test_derived_description_is_a_sentence_about_the_service(tmp_path: Path) -> 
     assert skeleton["description"] == "x1: an HTTP service in Go."
 
 
+@pytest.mark.unit
 def test_help_speaks_of_what_the_user_sees() -> None:
     questions = {name for name in CONFIG if not name.startswith("_")}
     for name, question in CONFIG.items():
@@ -195,6 +200,7 @@ def test_help_speaks_of_what_the_user_sees() -> None:
     assert "/v1/" in CONFIG["aggregate_plural"]["help"]
 
 
+@pytest.mark.unit
 def test_each_rule_is_written_once() -> None:
     """copier.yml's validators call the macros of includes/rules.jinja: no regex of its own."""
     for name, question in CONFIG.items():
@@ -207,6 +213,7 @@ def test_each_rule_is_written_once() -> None:
 # ------------------------------------------------ what -d may set, and what is recorded
 
 
+@pytest.mark.bad_answers
 def test_a_corrected_plural_is_recorded_for_the_next_update(tmp_path: Path) -> None:
     dest = tmp_path / "svc"
     rendered = render_project(
@@ -218,6 +225,7 @@ def test_a_corrected_plural_is_recorded_for_the_next_update(tmp_path: Path) -> N
     assert "/v1/geese" in (dest / "api" / "openapi.yaml").read_text(encoding="utf-8")
 
 
+@pytest.mark.bad_answers
 @pytest.mark.parametrize(
     ("key", "value"),
     [("aggregate_type", "Gander"), ("private_modules", "true"), ("go_reserved_names", "[]")],
@@ -231,6 +239,7 @@ def test_computed_values_cannot_be_set(key: str, value: str, tmp_path: Path) -> 
     assert not dest.exists()
 
 
+@pytest.mark.bad_answers
 def test_the_reserved_names_hold_whatever_data_copier_is_given(tmp_path: Path) -> None:
     message = copier_refusal({"context_name": "func", "go_reserved_names": []}, tmp_path)
     assert "'func' is reserved" in message

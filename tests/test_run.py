@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from gosvc.service import LOOPBACK, Response, Service, wait_for
-from support import DEFAULTS, Project, render, run_tool
+from support import DEFAULTS, BuildSet, Project, run_tool
 
 pytestmark = pytest.mark.run
 
@@ -53,14 +53,11 @@ class Built:
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    """The default answers rendered privately and built with the project's `make build`."""
-    project = render(DEFAULTS, tmp_path_factory.mktemp("run") / "service")
-    result = run_tool(["make", "build"], cwd=project.path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    binary = project.path / "bin" / project.service_name
-    assert binary.is_file(), f"make build did not write {binary}"
-    return Built(project=project, binary=binary)
+def built(built_set: BuildSet) -> Built:
+    """The default answers built with the project's `make build` (the run's shared build:
+    the delivery tests start the same binary)."""
+    shared = built_set(DEFAULTS)
+    return Built(project=shared.project, binary=shared.binary)
 
 
 Launch = Callable[..., Service]
