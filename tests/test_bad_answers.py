@@ -43,6 +43,9 @@ BAD_ANSWERS = [
     ("goprivate", {"goprivate": 'example.com/"x"'}, "not allowed in a path pattern"),
     ("gonosumdb", {"gonosumdb": "a b"}, "must not contain spaces"),
     ("gosumdb", {"gosumdb": "sum.golang.org; rm -rf /"}, "'name+key [URL]'"),
+    ("ingress_namespace", {"ingress_namespace": "Ingress_Nginx"}, "'I': use only a-z 0-9 -"),
+    ("monitoring_namespace", {"monitoring_namespace": "monitoring-"}, "must end with a-z"),
+    ("collector_namespace", {"collector_namespace": "o" * 64}, "must be 1-63 characters"),
 ]
 IDS = [f"{question}={next(iter(answers.values()))[:20]}" for question, answers, _ in BAD_ANSWERS]
 

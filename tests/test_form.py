@@ -60,6 +60,10 @@ BROKEN: list[dict[str, Any]] = [
     {"goprivate": "a,,b"},
     {"gonosumdb": "a b"},
     {"gosumdb": "sum.golang.org; rm -rf /"},
+    {"ingress_namespace": "Ingress_Nginx"},
+    {"monitoring_namespace": "monitoring-"},
+    {"monitoring_namespace": "-monitoring"},
+    {"collector_namespace": "o" * 64},
 ]
 
 
