@@ -249,7 +249,7 @@ def test_conflicting_edit_is_left_inline_and_reported(
         (
             "service_name: inventory-service",
             "service_name: Inventory_Service",
-            "service_name must be a DNS-1123 label",
+            "service_name: 'I': use only a-z 0-9 -",
         ),
         ("http_port: 8080", "http_port: eighty", "http_port must be a whole number"),
         ("example_domain: true", "example_domain: [true", "is not valid YAML"),

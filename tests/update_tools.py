@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from copier import run_copy
 from support import REPO_ROOT
 
@@ -288,6 +289,17 @@ def generate(history: History, version: str, dest: Path, answers: Mapping[str, A
     git(dest, "init", "--quiet")
     commit_all(dest, f"Generate from template {version}")
     return dest
+
+
+# Answers whose default changed between versions: an update keeps the recorded value (it
+# is the user's answer now), so a fresh copy to compare with must be given it too.
+KEPT_ANSWERS = ("description",)
+
+
+def kept_answers(project: Path) -> dict[str, Any]:
+    """The answers of `project` that an update keeps although the default changed."""
+    recorded = yaml.safe_load((project / ANSWERS_FILE).read_text(encoding="utf-8"))
+    return {key: recorded[key] for key in KEPT_ANSWERS if key in recorded}
 
 
 def commit_all(project: Path, message: str) -> None:
