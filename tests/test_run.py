@@ -380,6 +380,7 @@ def test_every_request_is_logged_once_and_probes_only_when_failing(
     service = start(INVENTORY_SEED_FILE=str(fifo), HTTP_MAX_BODY_BYTES=str(MAX_BODY_BYTES))
     # Probes fail until the seed is written: those answers are logged.
     service.wait_for_status("/startupz", 503)
+    assert service.status("/readyz") == 503  # the FIFO blocks start-up until written
     write_to_fifo(fifo, b"[]", timeout=10)
     service.wait_for_status("/readyz", 200)
     for _ in range(3):  # succeeding probes: not logged at the default level
@@ -403,13 +404,12 @@ def test_every_request_is_logged_once_and_probes_only_when_failing(
     assert service.wait() == 0, service.stderr()
 
     log = request_log(service)
-    probes = [line for line in log if line["pattern"] in ("GET /livez", "GET /readyz")]
+    probe_patterns = ("GET /livez", "GET /readyz", "GET /startupz")
+    probes = [line for line in log if line["pattern"] in probe_patterns]
     assert probes, "no failing probe answer was logged"
     assert all(line["status"] == 503 and line["level"] == "WARN" for line in probes), probes
     others = [(line["method"], line["pattern"], line["status"]) for line in log]
-    others = [
-        entry for entry in others if entry[1] not in ("GET /livez", "GET /readyz", "GET /startupz")
-    ]
+    others = [entry for entry in others if entry[1] not in probe_patterns]
     assert others == [
         ("POST", f"POST {items}", 201),
         ("POST", "", 413),  # refused by the body limit before routing

@@ -114,7 +114,12 @@ func TestRetryBudget(t *testing.T) {
 	for range 100 {
 		b.deposit()
 	}
-	if !b.withdraw() || !b.withdraw() || b.withdraw() {
-		t.Error("bucket held more than its burst of 2")
+	// Two withdrawals succeed, the third finds the bucket empty.
+	held := 0
+	for held <= 2 && b.withdraw() { // bounded, in case the bucket never empties
+		held++
+	}
+	if held != 2 {
+		t.Errorf("bucket held %d tokens after 100 calls, want its burst of 2", held)
 	}
 }
