@@ -2,7 +2,8 @@
 internal/platform/httpclient drive a client from httpclient.New against fake downstreams
 (failing, down, slow, rate-limiting) and count what reaches them. This test runs them with
 the race detector, checks that every scenario ran and passed (a deleted or skipped one
-fails here; goleak fails the run on a leaked goroutine), and runs the benchmarks once so their figures are printed and kept working."""
+fails here; goleak fails the run on a leaked goroutine), and runs the benchmarks once so
+their figures are printed and kept working."""
 
 from __future__ import annotations
 
