@@ -149,25 +149,33 @@ def defaults_of(project: Project) -> ServiceDefaults:
 # ------------------------------------------------------------------------ manifests
 
 
-def manifests_text(project: Project, environment: str, image: str | None = None) -> str:
-    """`make manifests ENV=... [IMAGE=...]` of the generated project, as text."""
-    return _make_manifests(project.path, environment, image)
+def manifests_text(
+    project: Project, environment: str, image: str | None = None, version: str | None = None
+) -> str:
+    """`make manifests ENV=... [IMAGE=...] [VERSION=...]` of the generated project, as text."""
+    return _make_manifests(project.path, environment, image, version)
 
 
 @functools.cache  # rendered projects are not modified, so one build per overlay will do
-def _make_manifests(project_path: Path, environment: str, image: str | None) -> str:
+def _make_manifests(
+    project_path: Path, environment: str, image: str | None, version: str | None
+) -> str:
     args = ["make", "--no-print-directory", "manifests", f"ENV={environment}"]
     if image is not None:
         args.append(f"IMAGE={image}")
+    if version is not None:
+        args.append(f"VERSION={version}")
     result = run_tool(args, cwd=project_path, timeout=120)
     assert result.returncode == 0, f"make manifests ENV={environment} failed:\n{result.stderr}"
     return result.stdout
 
 
-def manifests(project: Project, environment: str, image: str | None = None) -> list[dict[str, Any]]:
+def manifests(
+    project: Project, environment: str, image: str | None = None, version: str | None = None
+) -> list[dict[str, Any]]:
     objects = [
         document
-        for document in yaml.safe_load_all(manifests_text(project, environment, image))
+        for document in yaml.safe_load_all(manifests_text(project, environment, image, version))
         if document
     ]
     assert objects, f"{environment}: no objects"

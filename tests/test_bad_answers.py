@@ -39,6 +39,9 @@ BAD_ANSWERS = [
     ("goprivate", {"goprivate": 'example.com/"x"'}, "module path patterns"),
     ("gonosumdb", {"gonosumdb": "a b"}, "module path patterns"),
     ("gosumdb", {"gosumdb": "sum.golang.org; rm -rf /"}, "'name+key'"),
+    ("ingress_namespace", {"ingress_namespace": "Ingress_Nginx"}, "DNS-1123"),
+    ("monitoring_namespace", {"monitoring_namespace": "monitoring-"}, "DNS-1123"),
+    ("collector_namespace", {"collector_namespace": "o" * 64}, "at most 63"),
 ]
 IDS = [f"{question}={next(iter(answers.values()))[:20]}" for question, answers, _ in BAD_ANSWERS]
 

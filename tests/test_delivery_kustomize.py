@@ -5,6 +5,7 @@ read from the generated code, probe paths are requested from the running binary.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from delivery_support import (
 from delivery_tools import shellcheck
 from gosvc.matrix import AnswerSet
 from gosvc.service import Service
-from support import DEFAULTS, MATRIX, BuildSet, RenderSet, run_tool
+from support import DEFAULTS, MATRIX, BuildSet, Project, RenderSet, run_tool
 
 pytestmark = pytest.mark.delivery
 
@@ -36,6 +37,17 @@ PORT_SETS = [BY_NAME["defaults"], BY_NAME["ports"], BY_NAME["no-example"]]
 
 def ids(answer_set: AnswerSet) -> str:
     return answer_set.name
+
+
+def kustomizations(project: Project) -> list[Path]:
+    """The project's own kustomization files, not render.sh's scratch ones (.release.*)
+    that a test running in parallel on the same project may be writing."""
+    found = (project.path / "deploy").rglob("kustomization.yaml")
+    return [
+        path
+        for path in found
+        if not any(part.startswith(".") for part in path.relative_to(project.path).parts)
+    ]
 
 
 def pod_and_container(objects: list[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -126,6 +138,10 @@ def test_probes_and_ports_match_the_service_config(
         assert targets == {service.http_port}, f"{environment}: the Service exposes {targets}"
         assert service.admin_port not in {port["port"] for port in ports}
 
+        # The admin listener is never behind the Service's public port, by name or number.
+        assert "admin" not in {port["targetPort"] for port in ports}
+        assert "admin" not in {port.get("name") for port in ports}
+
         policies = [item for item in objects if item["kind"] == "NetworkPolicy"]
         for policy in policies:
             allowed = {
@@ -133,7 +149,8 @@ def test_probes_and_ports_match_the_service_config(
                 for rule in policy["spec"]["ingress"]
                 for port in rule["ports"]
             }
-            assert allowed == {service.http_port}, f"{environment}: NetworkPolicy opens {allowed}"
+            opened = {service.http_port, service.admin_port}
+            assert allowed == opened, f"{environment}: NetworkPolicy opens {allowed}"
 
 
 @pytest.mark.parametrize("answer_set", PORT_SETS, ids=ids)
@@ -246,10 +263,9 @@ def test_environments_differ_where_they_should(rendered_set: RenderSet) -> None:
         assert f"deployment.environment.name={env}" in config["OTEL_RESOURCE_ATTRIBUTES"]
 
     bounds = []
-    for env, objects in by_environment.items():
+    for objects in by_environment.values():
         hpa = one(objects, "HorizontalPodAutoscaler")["spec"]
         assert hpa["scaleTargetRef"]["name"] == project.service_name
-        assert one(objects, "Deployment")["spec"]["replicas"] == hpa["minReplicas"], env
         bounds.append((hpa["minReplicas"], hpa["maxReplicas"]))
     assert bounds == sorted(bounds) and len(set(bounds)) == len(ENVIRONMENTS)
 
@@ -286,20 +302,24 @@ def test_labels_namespace_and_image(answer_set: AnswerSet, rendered_set: RenderS
     project = rendered_set(answer_set)
     name = project.service_name
     for environment in ENVIRONMENTS:
-        objects = manifests(project, environment, IMAGE)
+        objects = manifests(project, environment, IMAGE, version="v1.2.3-4-gabc1234")
         for item in objects:
             metadata = item["metadata"]
             where = f"{environment} {item['kind']}/{metadata['name']}"
             labels = metadata.get("labels", {})
             assert labels.get("app.kubernetes.io/name") == name, where
             assert labels.get("app.kubernetes.io/managed-by") == "kustomize", where
-            assert labels.get("app.kubernetes.io/instance") == environment, where
+            assert labels.get("app.kubernetes.io/instance") == f"{name}-{environment}", where
+            assert labels.get("app.kubernetes.io/version") == "v1.2.3-4-gabc1234", where
             if item["kind"] != "Namespace":
                 assert metadata.get("namespace") == name, where
 
         deployment = one(objects, "Deployment")
         # Selectors are immutable: only the stable name label may be in them.
         assert deployment["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
+        pod_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
+        assert pod_labels["app.kubernetes.io/instance"] == f"{name}-{environment}"
+        assert pod_labels["app.kubernetes.io/version"] == "v1.2.3-4-gabc1234"
         _, container = pod_and_container(objects)
         assert container["image"] == IMAGE, "the images transformer pins the given image"
 
@@ -307,16 +327,18 @@ def test_labels_namespace_and_image(answer_set: AnswerSet, rendered_set: RenderS
     _, container = pod_and_container(manifests(project, "dev"))
     assert container["image"].rsplit(":", 1)[0].endswith(name)
 
-    for kustomization in (project.path / "deploy").rglob("kustomization.yaml"):
+    for kustomization in kustomizations(project):
         document = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
         deprecated = {"commonLabels", "bases", "patchesStrategicMerge", "patchesJson6902", "vars"}
         assert not deprecated & document.keys(), f"{kustomization}: deprecated fields"
 
 
 def test_render_script_is_shellcheck_clean_and_refuses_unknown_environments(
-    rendered_set: RenderSet,
+    fresh_project: Project,
 ) -> None:
-    project = rendered_set(DEFAULTS)
+    # A private project: render.sh's scratch folders of other tests running in parallel
+    # on a shared one would count as leftovers.
+    project = fresh_project
     script = project.path / "deploy" / "kustomize" / "render.sh"
     checked = run_tool([str(shellcheck()), "--shell=sh", str(script)])
     assert checked.returncode == 0, checked.stdout
@@ -327,3 +349,185 @@ def test_render_script_is_shellcheck_clean_and_refuses_unknown_environments(
         assert "ENV" in result.stderr, result.stderr
     leftovers = list((project.path / "deploy" / "kustomize").glob(".release.*"))
     assert not leftovers, "render.sh left its scratch kustomization behind"
+
+
+@pytest.mark.parametrize(
+    ("version", "label"),
+    [
+        ("v1.2.3-dirty", "v1.2.3-dirty"),
+        ("feature/x+build.7", "feature-x-build.7"),
+        ("-" + "a" * 70, "a" * 62),
+    ],
+    ids=["describe", "folded", "trimmed"],
+)
+def test_version_label_is_a_valid_label_value(
+    version: str, label: str, rendered_set: RenderSet
+) -> None:
+    objects = manifests(rendered_set(DEFAULTS), "dev", IMAGE, version=version)
+    labels = one(objects, "Deployment")["metadata"]["labels"]
+    assert labels["app.kubernetes.io/version"] == label
+    text = manifests_text(rendered_set(DEFAULTS), "dev", IMAGE, version=version)
+    assert decode_strictly(text).returncode == 0
+
+
+@pytest.mark.parametrize("answer_set", [DEFAULTS, BY_NAME["no-example"]], ids=ids)
+def test_no_replicas_where_the_hpa_scales(answer_set: AnswerSet, rendered_set: RenderSet) -> None:
+    """An applied replicas field resets every scale-out the HPA made (server-side apply
+    and GitOps tools own the fields they apply); the HPA's minReplicas is the floor."""
+    project = rendered_set(answer_set)
+    minimums = []
+    for environment in ENVIRONMENTS:
+        objects = manifests(project, environment, IMAGE)
+        assert "replicas" not in one(objects, "Deployment")["spec"], environment
+        minimums.append(one(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"])
+    assert minimums == sorted(minimums) and len(set(minimums)) == len(ENVIRONMENTS)
+    for kustomization in kustomizations(project):
+        document = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
+        assert "replicas" not in document, kustomization
+
+
+@pytest.mark.parametrize("answer_set", MATRIX, ids=ids)
+def test_memory_request_equals_the_limit(answer_set: AnswerSet, rendered_set: RenderSet) -> None:
+    """GOMEMLIMIT is derived from the limit, and only the request is guaranteed."""
+    project = rendered_set(answer_set)
+    for environment in ENVIRONMENTS:
+        _, container = pod_and_container(manifests(project, environment, IMAGE))
+        resources = container["resources"]
+        assert resources["requests"]["memory"] == resources["limits"]["memory"], environment
+
+
+def test_prod_spread_cannot_leave_pods_pending_on_tainted_nodes(rendered_set: RenderSet) -> None:
+    """A hard spread constraint counts nodes the pod cannot tolerate as empty domains
+    unless nodeTaintsPolicy is Honor; then the skew towards them keeps pods Pending."""
+    pod, _ = pod_and_container(manifests(rendered_set(DEFAULTS), "prod", IMAGE))
+    constraints = pod["topologySpreadConstraints"]
+    assert {item["topologyKey"] for item in constraints} == {
+        "topology.kubernetes.io/zone",
+        "kubernetes.io/hostname",
+    }
+    for constraint in constraints:
+        if constraint["whenUnsatisfiable"] == "DoNotSchedule":
+            assert constraint.get("nodeTaintsPolicy") == "Honor", constraint["topologyKey"]
+            assert constraint.get("nodeAffinityPolicy", "Honor") == "Honor"
+        else:
+            assert constraint["whenUnsatisfiable"] == "ScheduleAnyway"
+    zone = next(item for item in constraints if "zone" in item["topologyKey"])
+    assert zone["whenUnsatisfiable"] == "ScheduleAnyway", "a one-zone cluster must still run"
+
+
+# Namespaces other than the defaults, so a name copied by hand shows up.
+NAMESPACES = AnswerSet(
+    "namespaces",
+    {
+        "service_name": "orders",
+        "downstream_name": "billing",
+        "ingress_namespace": "traefik",
+        "monitoring_namespace": "prometheus",
+        "collector_namespace": "otel",
+        "http_port": 18080,
+        "admin_port": 19090,
+    },
+)
+
+
+def namespace_of(peer: dict[str, Any]) -> str:
+    labels: dict[str, str] = peer["namespaceSelector"]["matchLabels"]
+    assert list(labels) == ["kubernetes.io/metadata.name"], labels
+    return labels["kubernetes.io/metadata.name"]
+
+
+def ports_of(rule: dict[str, Any], container: dict[str, Any]) -> set[tuple[int, str]]:
+    return {
+        (container_port(container, port["port"]), port.get("protocol", "TCP"))
+        for port in rule.get("ports", [])
+    }
+
+
+@pytest.mark.parametrize("answer_set", [DEFAULTS, NAMESPACES], ids=ids)
+def test_network_policy_admits_and_sends_only_what_the_service_needs(
+    answer_set: AnswerSet, rendered_set: RenderSet
+) -> None:
+    project = rendered_set(answer_set)
+    values = project.values
+    service = defaults_of(project)
+    for environment in ("staging", "prod"):
+        objects = manifests(project, environment, IMAGE)
+        _, container = pod_and_container(objects)
+        policy = one(objects, "NetworkPolicy")["spec"]
+        assert set(policy["policyTypes"]) == {"Ingress", "Egress"}, "egress must be closed"
+
+        ingress = {}
+        for rule in policy["ingress"]:
+            [peer] = rule["from"]
+            assert "podSelector" not in peer and "ipBlock" not in peer, peer
+            ingress[namespace_of(peer)] = ports_of(rule, container)
+        assert ingress == {
+            values["ingress_namespace"]: {(service.http_port, "TCP")},
+            values["monitoring_namespace"]: {(service.admin_port, "TCP")},
+        }, environment
+
+        egress = {}
+        for rule in policy["egress"]:
+            [peer] = rule["to"]
+            assert "ipBlock" not in peer, peer
+            pods = peer.get("podSelector", {}).get("matchLabels")
+            egress[namespace_of(peer)] = (pods, ports_of(rule, container))
+        downstream = values["downstream_name"]
+        # The collector is where the overlay sends telemetry: the same namespace.
+        endpoint = config_map(objects)["OTEL_EXPORTER_OTLP_ENDPOINT"]
+        host, port = endpoint.removeprefix("http://").split(":")
+        collector_namespace = host.split(".")[1]
+        assert collector_namespace == values["collector_namespace"], endpoint
+        assert egress == {
+            "kube-system": ({"k8s-app": "kube-dns"}, {(53, "UDP"), (53, "TCP")}),
+            downstream: ({"app.kubernetes.io/name": downstream}, set()),
+            collector_namespace: (None, {(int(port), "TCP")}),
+        }, environment
+
+
+def expand_like_the_kubelet(container: dict[str, Any], config: dict[str, str]) -> dict[str, str]:
+    """The container's environment as the kubelet builds it: envFrom first, then env in
+    order, each value's $(NAME) expanded from what is defined so far ($$ escapes a $;
+    an unknown reference stays as written). fieldRefs get recognisable stand-ins."""
+    field_values = {
+        "metadata.name": "pod-7f9c",
+        "metadata.namespace": "ns-x",
+        "spec.nodeName": "node-3",
+    }
+    environment = dict(config)
+    reference = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+    def expand(value: str) -> str:
+        def one_reference(match: re.Match[str]) -> str:
+            if match.group(0) == "$$":
+                return "$"
+            return environment.get(match.group(1), match.group(0))
+
+        return reference.sub(one_reference, value)
+
+    for variable in container.get("env", []):
+        if "value" in variable:
+            environment[variable["name"]] = expand(variable["value"])
+        else:
+            path = variable["valueFrom"]["fieldRef"]["fieldPath"]
+            environment[variable["name"]] = field_values[path]
+    return environment
+
+
+@pytest.mark.parametrize("answer_set", [DEFAULTS, BY_NAME["no-example"]], ids=ids)
+def test_pod_name_namespace_and_node_reach_the_telemetry_resource(
+    answer_set: AnswerSet, rendered_set: RenderSet
+) -> None:
+    project = rendered_set(answer_set)
+    for environment in ENVIRONMENTS:
+        objects = manifests(project, environment, IMAGE)
+        _, container = pod_and_container(objects)
+        value = expand_like_the_kubelet(container, config_map(objects))["OTEL_RESOURCE_ATTRIBUTES"]
+        assert "$(" not in value, f"{environment}: unexpanded reference in {value}"
+        attributes = dict(item.split("=", 1) for item in value.split(","))
+        assert attributes == {
+            "deployment.environment.name": environment,
+            "k8s.pod.name": "pod-7f9c",
+            "k8s.namespace.name": "ns-x",
+            "k8s.node.name": "node-3",
+        }, environment

@@ -60,3 +60,23 @@ def test_depguard_enforces_the_layer_rule(fresh_project: Project) -> None:
     assert result.returncode != 0
     assert "internal/platform/respond' is not allowed from list 'domain'" in result.stdout
     assert f"internal/{context}/domain' is not allowed from list 'platform'" in result.stdout
+
+
+def test_make_lint_passes_after_make_vendor(fresh_project: Project) -> None:
+    """vendor/ holds other people's code, not all of it gofmt-clean: lint skips it."""
+    project = fresh_project
+    vendored = run_tool(["make", "vendor"], cwd=project.path)
+    assert vendored.returncode == 0, vendored.stderr
+    assert (project.path / "vendor" / "modules.txt").is_file()
+    unformatted = run_tool(["gofmt", "-l", "vendor"], cwd=project.path).stdout
+    assert unformatted, "every vendored file is gofmt-clean: this test shows nothing"
+
+    linter = ensure_go_tool(GOLANGCI_LINT)
+    result = run_tool(["make", "lint", f"GOLANGCI_LINT={linter}"], cwd=project.path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 issues." in result.stdout
+
+    # Still a check of the module's own files.
+    (project.path / "internal" / "badly_formatted.go").write_text("package internal\nvar  x=1\n")
+    result = run_tool(["make", "lint", f"GOLANGCI_LINT={linter}"], cwd=project.path)
+    assert result.returncode != 0 and "internal/badly_formatted.go" in result.stdout

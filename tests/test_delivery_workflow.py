@@ -5,6 +5,7 @@ versions agree with the Makefile's."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -20,6 +21,10 @@ from support import DEFAULTS, Project, RenderSet, run_tool
 pytestmark = pytest.mark.delivery
 
 SETS = [DEFAULTS, PRIVATE]
+# A go.mod on a later minor and patch than the default.
+GO_126 = AnswerSet("go-1.26", {"service_name": "ledger", "go_version": "1.26.1"})
+# owner/repo[/path]@<40 hex> # vX.Y.Z
+PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
 CHECK_JOBS = {"lint", "test", "vuln", "manifests"}
 DEPLOY_ORDER = ["deploy-dev", "deploy-staging", "deploy-prod"]
 
@@ -163,9 +168,6 @@ def test_pinned_tool_versions_agree(answer_set: AnswerSet, rendered_set: RenderS
     )
     makefile_version = make_variable(project, "GOLANGCI_LINT_VERSION")
     assert lint["with"]["version"] == makefile_version == GOLANGCI_LINT.version
-    setup = load(project.path / ".github" / "actions" / "setup-go" / "action.yml")
-    [setup_go] = [step for step in setup["runs"]["steps"] if "uses" in step]
-    assert setup_go["with"]["go-version-file"] == "go.mod"
 
 
 def test_dependabot_updates_modules_images_and_actions(rendered_set: RenderSet) -> None:
@@ -173,3 +175,60 @@ def test_dependabot_updates_modules_images_and_actions(rendered_set: RenderSet) 
     config = load(project.path / ".github" / "dependabot.yml")
     ecosystems = {update["package-ecosystem"] for update in config["updates"]}
     assert ecosystems == {"gomod", "docker", "github-actions"}
+
+
+@pytest.mark.parametrize(
+    ("answer_set", "minor"), [(DEFAULTS, "1.25"), (GO_126, "1.26")], ids=["go-1.25", "go-1.26"]
+)
+def test_ci_installs_the_newest_patch_of_the_go_minor(
+    answer_set: AnswerSet, minor: str, rendered_set: RenderSet, tmp_path: Path
+) -> None:
+    """go.mod's `go 1.25.0` is the oldest supported release: setup-go given the file
+    would install exactly that, unpatched. The action asks for the newest 1.25.x."""
+    project = rendered_set(answer_set)
+    setup = load(project.path / ".github" / "actions" / "setup-go" / "action.yml")
+    steps = setup["runs"]["steps"]
+    [setup_go] = [
+        step for step in steps if str(step.get("uses", "")).startswith("actions/setup-go@")
+    ]
+    assert "go-version-file" not in setup_go["with"]
+    assert setup_go["with"]["check-latest"] is True
+
+    # Run the step that reads go.mod, as the runner would, and resolve the expression.
+    [reader] = [step for step in steps if step.get("id") == "go"]
+    output = tmp_path / "github_output"
+    result = run_tool(
+        ["bash", "-c", reader["run"]],
+        cwd=project.path,
+        env={"PATH": "/usr/bin:/bin", "GITHUB_OUTPUT": str(output)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    outputs = dict(line.split("=", 1) for line in output.read_text().splitlines())
+    version = setup_go["with"]["go-version"].replace(
+        "${{ steps.go.outputs.minor }}", outputs["minor"]
+    )
+    assert version == f"{minor}.x"
+    assert f"go {minor}" in (project.path / "go.mod").read_text()
+
+
+@pytest.mark.parametrize("answer_set", SETS, ids=ids)
+def test_third_party_actions_are_pinned_by_commit_sha(
+    answer_set: AnswerSet, rendered_set: RenderSet
+) -> None:
+    project = rendered_set(answer_set)
+    pinned = 0
+    for path in workflow_files(project):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            word, _, reference = line.strip().removeprefix("- ").partition(" ")
+            if word != "uses:" or reference.startswith("./"):
+                continue
+            assert PINNED.match(reference), f"{path.name}: {reference} is not pinned by SHA"
+            pinned += 1
+    assert pinned >= 8, "the check above saw too few actions to mean anything"
+
+
+def test_concurrency_comment_says_what_github_does(rendered_set: RenderSet) -> None:
+    text = (rendered_set(DEFAULTS).path / ".github" / "workflows" / "ci.yml").read_text()
+    comment = text[: text.index("\nconcurrency:")].rsplit("\n\n", 1)[1]
+    assert "pending" in comment and "cancels" in comment, comment
+    assert "always finish" not in comment, "runs on main can be cancelled while pending"

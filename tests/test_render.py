@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 from gosvc.matrix import AnswerSet
-from support import MATRIX, Project, RenderSet, run_tool
+from support import MATRIX, REPO_ROOT, Project, RenderSet, run_tool
 
 pytestmark = pytest.mark.render
 
@@ -109,3 +109,25 @@ def test_go_mod_has_module_path_and_go_version(project: Project) -> None:
     assert f"go {go_version}" in lines or (
         go_version.count(".") == 1 and f"go {go_version}.0" in lines
     )
+
+
+def test_readme_says_the_example_is_inventory_whatever_its_names(project: Project) -> None:
+    """A renamed aggregate (box, shipment) keeps the example's inventory words: the README
+    says so, and says how to rename or delete it; a skeleton has no such section."""
+    readme = (project.path / "README.md").read_text(encoding="utf-8")
+    if not project.values["example_domain"]:
+        assert "## The example context" not in readme
+        return
+    section = readme.split("## The example context", 1)[1].split("\n## ", 1)[0]
+    aggregate = project.values["aggregate_name"]
+    assert "**inventory example**" in section
+    assert f'{aggregate} "sku-1" has 7 available' in section
+    assert "rename its\nwords" in section and "or delete it:" in section
+    assert "example_domain=false" in section
+
+
+def test_the_form_says_the_example_is_an_inventory_example() -> None:
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))
+    help_text = " ".join(config["example_domain"]["help"].split())
+    assert "It is an inventory example" in help_text
+    assert "rename them or delete it" in help_text

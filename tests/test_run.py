@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gosvc.service import LOOPBACK, Response, Service, wait_for
+from gosvc.service import LOOPBACK, Response, Service, request, wait_for
 from support import DEFAULTS, BuildSet, Project, run_tool
 
 pytestmark = pytest.mark.run
@@ -35,6 +35,7 @@ CONTRACT_VARIABLES = {
     "HTTP_IDLE_TIMEOUT",
     "HTTP_MAX_HEADER_BYTES",
     "HTTP_MAX_BODY_BYTES",
+    "HTTP_REQUEST_TIMEOUT",
     "PPROF_ENABLED",
     # <CONTEXT>_SEED_FILE since template 0.2.0 (SEED_FILE before); the default context.
     "INVENTORY_SEED_FILE",
@@ -320,3 +321,134 @@ def test_readme_lists_every_variable_the_config_reads(built: Built) -> None:
         name for name in variables | LIBRARY_VARIABLES if f"`{name}`" not in readme
     )
     assert undocumented == []
+
+
+def raw_exchange(port: int, request: bytes) -> tuple[Response, bytes | None]:
+    """Send `request` on a fresh connection, read one response, then what follows it:
+    b"" when the server closed the connection, None when it kept it open."""
+    with socket.create_connection((LOOPBACK, port), timeout=5) as sock:
+        sock.sendall(request)
+        reply = http.client.HTTPResponse(sock)
+        reply.begin()
+        headers = {name.lower(): value for name, value in reply.getheaders()}
+        response = Response(status=reply.status, headers=headers, body=reply.read())
+        try:
+            after = sock.recv(1)
+        except TimeoutError:
+            return response, None
+        return response, after
+
+
+def test_over_limit_chunked_body_is_413_and_the_connection_closed(
+    built: Built, start: Launch
+) -> None:
+    """Through the service's whole middleware chain (tracing outermost): the server must
+    not keep the connection and read on through a body it refused."""
+    service = start(HTTP_MAX_BODY_BYTES=str(MAX_BODY_BYTES))
+    service.wait_for_status("/readyz", 200)
+    body = json.dumps({"id": "big-1", "quantity": 1, "note": "x" * (4 * MAX_BODY_BYTES)})
+    head = (
+        f"POST {built.collection} HTTP/1.1\r\nHost: {LOOPBACK}\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    chunked = f"{len(body):x}\r\n{body}\r\n0\r\n\r\n"
+    response, after = raw_exchange(service.http_port, (head + chunked).encode())
+    assert_problem(response, 413, "request_too_large")
+    assert response.headers.get("connection") == "close", response.headers
+    assert after == b"", "the server kept the connection open after the 413"
+
+
+def request_log(service: Service) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in service.stdout().splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("msg") == "request"]
+
+
+def test_every_request_is_logged_once_and_probes_only_when_failing(
+    built: Built, start: Launch, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "seed.fifo"
+    os.mkfifo(fifo)
+    service = start(INVENTORY_SEED_FILE=str(fifo), HTTP_MAX_BODY_BYTES=str(MAX_BODY_BYTES))
+    # Probes fail until the seed is written: those answers are logged.
+    service.wait_for_status("/startupz", 503)
+    write_to_fifo(fifo, b"[]", timeout=10)
+    service.wait_for_status("/readyz", 200)
+    for _ in range(3):  # succeeding probes: not logged at the default level
+        assert service.status("/livez") == 200
+        assert service.status("/readyz") == 200
+
+    items = built.collection
+    assert service.request("POST", items, '{"id": "log-1", "quantity": 1}').status == 201
+    oversize = json.dumps({"id": "log-2", "quantity": 1, "note": "x" * (2 * MAX_BODY_BYTES)})
+    assert service.request("POST", items, oversize).status == 413
+    assert service.request("GET", "/nowhere").status == 404
+    plain = request(
+        service.http_port,
+        "POST",
+        items,
+        '{"id": "log-3", "quantity": 1}',
+        headers={"Content-Type": "text/plain"},
+    )
+    assert_problem(plain, 415, "unsupported_media_type")
+    service.terminate()
+    assert service.wait() == 0, service.stderr()
+
+    log = request_log(service)
+    probes = [line for line in log if line["pattern"] in ("GET /livez", "GET /readyz")]
+    assert probes, "no failing probe answer was logged"
+    assert all(line["status"] == 503 and line["level"] == "WARN" for line in probes), probes
+    others = [(line["method"], line["pattern"], line["status"]) for line in log]
+    others = [
+        entry for entry in others if entry[1] not in ("GET /livez", "GET /readyz", "GET /startupz")
+    ]
+    assert others == [
+        ("POST", f"POST {items}", 201),
+        ("POST", "", 413),  # refused by the body limit before routing
+        ("GET", "", 404),
+        ("POST", f"POST {items}", 415),
+    ]
+
+
+def test_security_headers_on_every_response(built: Built, start: Launch) -> None:
+    service = start()
+    service.wait_for_status("/readyz", 200)
+    for response in (
+        service.request("GET", "/livez"),
+        service.request("POST", built.collection, '{"id": "hdr-1", "quantity": 1}'),
+        service.request("GET", f"{built.collection}/hdr-1"),
+        service.request("GET", "/nowhere"),
+    ):
+        assert response.headers.get("x-content-type-options") == "nosniff", response.headers
+        csp = response.headers.get("content-security-policy")
+        assert csp == "default-src 'none'; frame-ancestors 'none'", response.headers
+
+
+@pytest.mark.parametrize("pprof", ["true", "false"])
+def test_admin_listener_has_readiness_details_and_build_info(
+    built: Built, start: Launch, tmp_path: Path, pprof: str
+) -> None:
+    fifo = tmp_path / "seed.fifo"
+    os.mkfifo(fifo)
+    service = start(INVENTORY_SEED_FILE=str(fifo), PPROF_ENABLED=pprof)
+    service.wait_for_status("/startupz", 503)
+
+    def admin(path: str) -> Response:
+        return request(service.admin_port, "GET", path)
+
+    public = service.request("GET", "/readyz?verbose")
+    assert public.status == 503
+    assert b"[-]started failed\n" in public.body, public.body
+    assert b"start-up work not done" not in public.body, public.body
+    details = admin("/readyz")
+    assert details.status == 503
+    assert b"[-]started failed: start-up work not done\n" in details.body, details.body
+
+    info = admin("/buildinfo")
+    assert info.status == 200
+    assert info.json()["service"] == built.project.service_name
+    assert info.json()["go_version"].startswith("go")
+    assert admin("/debug/pprof/").status == (200 if pprof == "true" else 404)
+    for path in ("/buildinfo", "/debug/pprof/"):
+        assert service.request("GET", path).status == 404
+    write_to_fifo(fifo, b"[]", timeout=10)
+    service.wait_for_status("/readyz", 200)

@@ -32,6 +32,7 @@ from support import REPO_ROOT
 CHANGELOG = REPO_ROOT / "CHANGELOG.md"
 ANSWERS_FILE = ".copier-answers.yml"
 ENV_RENAME_SCRIPT = REPO_ROOT / "migrations" / "rename_env_var.py"
+SEED_LOADER_SCRIPT = REPO_ROOT / "migrations" / "add_seed_file_loader.py"
 
 _RELEASE_SUBJECT = re.compile(r"^release: (\d+\.\d+\.\d+)$")
 _CHANGELOG_VERSION = re.compile(r"^## (\d+\.\d+\.\d+)\b", re.MULTILINE)
@@ -247,6 +248,18 @@ def run_seed_migration(project: Path, context: str) -> subprocess.CompletedProce
     )
 
 
+def run_seed_loader_migration(project: Path, context: str) -> subprocess.CompletedProcess[str]:
+    """The 0.2.0 migration that adds the seed adapter's file loader, as copier.yml runs it."""
+    module = (project / "go.mod").read_text(encoding="utf-8").split()[1]
+    return subprocess.run(
+        [sys.executable, str(SEED_LOADER_SCRIPT), str(REPO_ROOT), context, module],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+
 def old_seed_mentions(project: Path) -> list[str]:
     """`path:line` of every whole-word SEED_FILE outside the package that refuses it."""
     found = []
@@ -371,6 +384,7 @@ def expected_after_update(
         edit(dest)
     if migrate:
         run_seed_migration(dest, context)
+        run_seed_loader_migration(dest, context)
     return tree_files(dest)
 
 

@@ -7,7 +7,9 @@
 //   - /startupz: 503 until MarkStarted, then 200.
 //
 // Components register their readiness checks; /readyz runs them concurrently, each bounded
-// by the registry's check timeout. /readyz?verbose lists every check and its result.
+// by the registry's check timeout. /readyz?verbose lists every check and whether it passed;
+// the reasons of failed checks (addresses, host names) are for operators only, served by
+// ReadinessDetailsHandler on the admin listener.
 package health
 
 import (
@@ -120,13 +122,28 @@ func (r *Registry) StartupHandler() http.Handler {
 }
 
 // ReadinessHandler answers 200 when started, not draining and every check passes, else 503.
-// With ?verbose it lists each result in the format Kubernetes' own components use:
+// With ?verbose it lists each check in the format Kubernetes' own components use, without
+// the reason of a failure, since this handler is served on the public listener:
 //
 //	[+]started ok
 //	[+]shutdown ok
-//	[-]database failed: dial tcp 10.0.0.7:5432: connect: connection refused
+//	[-]database failed
 //	readyz check failed
 func (r *Registry) ReadinessHandler() http.Handler {
+	return r.readiness(false)
+}
+
+// ReadinessDetailsHandler answers as ReadinessHandler does and always lists every check,
+// with the error text of each failed one:
+//
+//	[-]database failed: dial tcp 10.0.0.7:5432: connect: connection refused
+//
+// Error texts name internal addresses and hosts: serve it on the admin listener only.
+func (r *Registry) ReadinessDetailsHandler() http.Handler {
+	return r.readiness(true)
+}
+
+func (r *Registry) readiness(details bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		results := []result{
 			{name: "started", err: errIf(!r.started.Load(), "start-up work not done")},
@@ -139,16 +156,19 @@ func (r *Registry) ReadinessHandler() http.Handler {
 		if !ready {
 			status, summary = http.StatusServiceUnavailable, "not ready\n"
 		}
-		if _, verbose := req.URL.Query()["verbose"]; !verbose {
+		if _, verbose := req.URL.Query()["verbose"]; !verbose && !details {
 			writeText(w, status, summary)
 			return
 		}
 		var b []byte
 		for _, res := range results {
-			if res.err == nil {
+			switch {
+			case res.err == nil:
 				b = fmt.Appendf(b, "[+]%s ok\n", res.name)
-			} else {
+			case details:
 				b = fmt.Appendf(b, "[-]%s failed: %v\n", res.name, res.err)
+			default:
+				b = fmt.Appendf(b, "[-]%s failed\n", res.name)
 			}
 		}
 		if ready {

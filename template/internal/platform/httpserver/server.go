@@ -1,6 +1,6 @@
 // Package httpserver is the service's HTTP plumbing: a tuned http.Server, a Router that
-// remembers its patterns, and the middleware every request passes through (panic recovery,
-// body limit, request log).
+// remembers its patterns, and the middleware every request passes through (request log,
+// security headers, body limit, request deadline, panic recovery; see Chain).
 package httpserver
 
 import (
@@ -28,7 +28,8 @@ type Limits struct {
 	// WriteTimeout is a deadline set once the request headers have been read, not when the
 	// handler starts writing: it bounds the handler's work and the response write together.
 	// When it passes, writes fail and the connection is closed; the handler itself is not
-	// stopped, which is why handlers also honour r.Context().
+	// stopped. What stops handlers is the earlier deadline RequestTimeout puts on
+	// r.Context(), which they honour; WriteTimeout is the backstop for one that does not.
 	WriteTimeout time.Duration
 
 	// IdleTimeout bounds the wait for the next request on a keep-alive connection.

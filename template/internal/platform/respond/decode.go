@@ -6,22 +6,33 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strings"
 )
 
 // Problem codes of the request-decoding failures.
 const (
-	CodeInvalidArgument = "invalid_argument"
-	CodeRequestTooLarge = "request_too_large"
-	CodeInternal        = "internal"
+	CodeInvalidArgument      = "invalid_argument"
+	CodeRequestTooLarge      = "request_too_large"
+	CodeUnsupportedMediaType = "unsupported_media_type"
+	CodeInternal             = "internal"
 )
 
-// DecodeJSON decodes the request body, a single JSON value, into dst. It is strict: unknown
-// fields, malformed or truncated JSON, a wrong field type and anything after the value are
-// 400; a body over the limit set by http.MaxBytesReader (the body-limit middleware) is 413.
-// On failure it writes the problem itself and returns false, so a handler just returns.
+// DecodeJSON decodes the request body, a single JSON value, into dst. It is strict: a
+// Content-Type other than JSON is 415; unknown fields, malformed or truncated JSON, a wrong
+// field type and anything after the value are 400; a body over the limit set by
+// http.MaxBytesReader (the body-limit middleware) is 413. On failure it writes the problem
+// itself and returns false, so a handler just returns.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
+	if !isJSON(r.Header.Get("Content-Type")) {
+		WriteProblem(w, Problem{
+			Status: http.StatusUnsupportedMediaType,
+			Detail: "request body must be JSON, sent with Content-Type: application/json",
+			Code:   CodeUnsupportedMediaType,
+		})
+		return false
+	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
@@ -38,6 +49,19 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) bool {
 	}
 	WriteProblem(w, decodeProblem(err))
 	return false
+}
+
+// isJSON reports whether a Content-Type names JSON: application/json or a structured +json
+// type (RFC 6839), parameters such as charset allowed. A missing type is not JSON. Refusing
+// the rest also refuses the cross-site form posts a browser sends without a CORS preflight
+// (text/plain, application/x-www-form-urlencoded, multipart/form-data).
+func isJSON(contentType string) bool {
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mediaType == "application/json" ||
+		(strings.HasPrefix(mediaType, "application/") && strings.HasSuffix(mediaType, "+json"))
 }
 
 var errTrailingData = errors.New("trailing data after the JSON value")
