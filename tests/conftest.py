@@ -30,7 +30,8 @@ run longest first, by the durations the previous run recorded in .pytest_cache (
 fresh clone, by a guess per layer), so neither core idles at the end.
 
 Layers: every test carries exactly one layer marker (LAYERS below, registered in
-pyproject.toml); a test without one is a collection error. At the end pytest prints the time spent per layer.
+pyproject.toml); a test without one is a collection error. At the end pytest prints the
+time spent per layer.
 """
 
 from __future__ import annotations
