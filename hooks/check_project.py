@@ -1,23 +1,37 @@
-"""Copier task: check the project Copier just generated (the working directory).
+"""Copier task: check the project `copier copy` just generated (the working directory).
 
-Runs in Copier's interpreter, where the gosvc package may not be installed, so it loads
-the checks module by path from the template checkout next to this file. It fails only for
-a real defect of the generated project: Copier deletes a new project whose task fails.
+copier.yml runs this task on copy only (`when`), so it never sees an update's temporary
+copies. It runs in Copier's interpreter, where the gosvc package may not be installed, so
+it loads the checks module by path from the template checkout next to this file. It fails
+only for a defect of the generated code: Copier deletes a new project whose task fails, and
+a missing toolchain or an unreachable module proxy is no reason to lose it.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from types import ModuleType
 
 TEMPLATE_ROOT = Path(__file__).resolve().parent.parent
-CHECKS_FILE = TEMPLATE_ROOT / "generator" / "gosvc" / "checks.py"
-
-# `copier update` renders the old and the new template version into temporary folders
-# with these name prefixes, running the tasks there too.
-SCRATCH_PREFIXES = ("copier._main.old_copy.", "copier._main.new_copy.")
+# In a checkout; in gosvc's wheel the template is gosvc/_template, beside checks.py.
+CHECKS_FILE = next(
+    (
+        path
+        for path in (
+            TEMPLATE_ROOT / "generator" / "gosvc" / "checks.py",
+            TEMPLATE_ROOT.parent / "checks.py",
+        )
+        if path.is_file()
+    ),
+    TEMPLATE_ROOT / "generator" / "gosvc" / "checks.py",
+)
+ANSWERS_FILE = ".copier-answers.yml"
+_SRC_PATH = re.compile(r"^_src_path:\s*(.+?)\s*$", re.MULTILINE)
+# A URL or scp-like git address: Copier finds those from anywhere.
+_REMOTE = re.compile(r"^(?![A-Za-z]:[\\/])([A-Za-z][\w+.-]*:|[\w.-]+@[\w.-]+:)")
 
 
 def load_checks() -> ModuleType:
@@ -31,36 +45,38 @@ def load_checks() -> ModuleType:
     return module
 
 
-def is_update_scratch_copy(project: Path, checks: ModuleType) -> bool:
-    """True in the two temporary renders of `copier update`.
+def relative_template_path(project: Path) -> str | None:
+    """The answers file's `_src_path` when it is a relative local path, else None.
 
-    Copier refuses to update a project outside git, and creates the scratch folders'
-    repositories only after their tasks ran, so the real destination is the one inside a
-    git work tree.
+    Copier records the template path as it was typed; `copier update` resolves it from
+    wherever it runs, so a relative one (`.`, `../template`) no longer finds the template.
     """
-    if any(part.startswith(SCRATCH_PREFIXES) for part in project.parts):
-        return True
-    return not checks.in_git_work_tree(project)
+    try:
+        text = (project / ANSWERS_FILE).read_text(encoding="utf-8")
+    except OSError:
+        return None
+    found = _SRC_PATH.search(text)
+    if found is None:
+        return None
+    src = found.group(1).strip("'\"")
+    if _REMOTE.match(src) or Path(src).is_absolute() or PureWindowsPath(src).is_absolute():
+        return None
+    return src
 
 
-def main(argv: list[str]) -> int:
-    operation = argv[1] if len(argv) > 1 else "copy"
+def main() -> int:
     project = Path.cwd()
-    if operation == "update":
-        # The real destination's task runs after Copier re-rendered the template over the
-        # project but before it merges the user's changes back: checking that
-        # intermediate tree could fail a correct update half-way. Check the merged result.
-        if not is_update_scratch_copy(project, load_checks()):
-            print(
-                "The project checks run on the merged result, not during the update: "
-                f"afterwards resolve any conflicts and run `gosvc check {project}` "
-                "(gosvc update does both)."
-            )
-        return 0
-
+    relative = relative_template_path(project)
+    if relative is not None:
+        print(
+            f"warning: {ANSWERS_FILE} records the template as '{relative}', a path relative "
+            "to where copier ran, so `copier update` will not find it from the project: set "
+            "_src_path there to the template's absolute path or git URL, and commit it.",
+            file=sys.stderr,
+        )
     code: int = load_checks().check_new_project(project)
     return code
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())

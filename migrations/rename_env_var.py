@@ -1,22 +1,27 @@
-"""Migration: rename an environment variable in the project's files.
+"""Migration: rename an environment variable where the project configures it.
 
     python rename_env_var.py OLD_NAME NEW_NAME [--keep PATH]...
 
 Run by `copier update` in the project root, after the update, with Copier's Python. The
 service's own code already reads NEW_NAME when this runs; what still says OLD_NAME is what
 the update does not rewrite for you: the Kustomize overlays and the bounded context's code
-(yours, so the update leaves them alone), `.env` files, `docker-compose.yml`, scripts and
-any other file you added.
+(yours, so the update leaves them alone), `.env` files, `docker-compose.yml`, scripts.
 
-Every whole-word OLD_NAME in every text file of the project becomes NEW_NAME: with OLD_NAME
-SEED_FILE, `SEED_FILE=x`, `$SEED_FILE` and `"SEED_FILE"` change, while INVENTORY_SEED_FILE
-and SEED_FILE_PATH do not, so a second run finds nothing to do. Each changed file is printed
-with its count. Left alone: the folders below that hold no project text (.git, vendor,
-node_modules, .venv), symbolic links, files that are not UTF-8 text or are larger than
-4 MiB, and each PATH given with --keep (a file or a folder, relative to the root), for
-places that name the old variable on purpose, such as the code that refuses it.
+Only files where a variable name is configuration are changed: YAML, JSON, TOML and other
+configuration formats, `.env` files, shell and batch scripts, Makefiles, Dockerfiles and Go
+code. Prose (README, CHANGELOG, other Markdown and text files) is left alone: there the old
+name may be history. In those files every whole-word OLD_NAME becomes NEW_NAME: with
+OLD_NAME SEED_FILE, `SEED_FILE=x`, `$SEED_FILE` and `"SEED_FILE"` change, while
+INVENTORY_SEED_FILE and SEED_FILE_PATH do not, so a second run finds nothing to do. Each
+changed file is printed with its count. Left alone too: the folders below that hold no
+project text (.git, vendor, node_modules, .venv), symbolic links, files that are not UTF-8
+text or are larger than 4 MiB, and each PATH given with --keep (a file or a folder,
+relative to the root), for places that name the old variable on purpose, such as the code
+that refuses it.
 
-Line endings and file modes are kept. Standard library only: it runs in Copier's interpreter.
+A changed file is written beside the original and then renamed over it, so an interrupted
+run leaves each file either as it was or fully migrated. Line endings and file modes are
+kept. Standard library only: it runs in Copier's interpreter.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import stat
 import sys
+import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -33,6 +40,18 @@ _SKIP_DIRS = frozenset({".git", "vendor", "node_modules", ".venv"})
 # Larger files are data, not configuration; reading them would only cost memory.
 _MAX_BYTES = 4 << 20
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Where a variable name is configuration: by suffix, or by file name.
+# fmt: off
+_CONFIG_SUFFIXES = frozenset({
+    ".yaml", ".yml", ".json", ".toml", ".ini", ".cfg", ".conf", ".env", ".properties",
+    ".sh", ".bash", ".zsh", ".cmd", ".bat", ".ps1", ".mk", ".go", ".service", ".tf",
+    ".tfvars", ".hcl", ".jsonnet", ".libsonnet", ".cue",
+})
+_CONFIG_NAMES = frozenset({
+    "Makefile", "GNUmakefile", "makefile", "Dockerfile", "Containerfile", "Procfile",
+    "Justfile", "justfile", ".envrc",
+})
+# fmt: on
 
 
 def occurrences(name: str) -> re.Pattern[str]:
@@ -41,7 +60,7 @@ def occurrences(name: str) -> re.Pattern[str]:
 
 
 def project_files(root: Path, keep: Sequence[Path]) -> Iterator[Path]:
-    """Every regular file under `root` the migration may change."""
+    """Every configuration file under `root` the migration may change."""
     kept = {(root / path).resolve() for path in keep}
     for folder, dirs, files in os.walk(root):
         here = Path(folder)
@@ -54,8 +73,40 @@ def project_files(root: Path, keep: Sequence[Path]) -> Iterator[Path]:
         ]
         for name in files:
             path = here / name
-            if not path.is_symlink() and path.is_file() and path.resolve() not in kept:
+            if (
+                is_configuration(path)
+                and not path.is_symlink()
+                and path.is_file()
+                and path.resolve() not in kept
+            ):
                 yield path
+
+
+def is_configuration(path: Path) -> bool:
+    """True for a file whose variable names configure something (not prose, not data)."""
+    name = path.name
+    return (
+        path.suffix.lower() in _CONFIG_SUFFIXES
+        or name in _CONFIG_NAMES
+        or name.startswith((".env", "Dockerfile", "docker-compose", "compose."))
+    )
+
+
+def replace_atomically(path: Path, data: bytes) -> None:
+    """Write `data` beside `path`, with its mode, then rename it over `path`."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        temporary.chmod(mode)
+        temporary.replace(path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
 
 
 def read_text(path: Path) -> str | None:
@@ -77,7 +128,7 @@ def read_text(path: Path) -> str | None:
 
 
 def rename(root: Path, old: str, new: str, keep: Sequence[Path] = ()) -> list[tuple[Path, int]]:
-    """Replace whole-word `old` with `new` in the project's text files.
+    """Replace whole-word `old` with `new` in the project's configuration files.
 
     Returns each changed file, relative to `root`, with its number of replacements.
     """
@@ -90,7 +141,7 @@ def rename(root: Path, old: str, new: str, keep: Sequence[Path] = ()) -> list[tu
         updated, count = pattern.subn(new, text)
         if count:
             # Bytes in, bytes out: CRLF line endings stay, and the file keeps its mode.
-            path.write_bytes(updated.encode("utf-8"))
+            replace_atomically(path, updated.encode("utf-8"))
             changed.append((path.relative_to(root), count))
     return changed
 
@@ -98,7 +149,7 @@ def rename(root: Path, old: str, new: str, keep: Sequence[Path] = ()) -> list[tu
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="rename_env_var.py",
-        description="Rename an environment variable in every text file of the project.",
+        description="Rename an environment variable in the project's configuration files.",
     )
     parser.add_argument("old", metavar="OLD_NAME")
     parser.add_argument("new", metavar="NEW_NAME")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -45,17 +45,32 @@ def test_new_without_a_terminal_needs_defaults(tmp_path: Path) -> None:
 # ----------------------------------------------------------------- demo
 
 
+def demo_calls(out: str) -> list[tuple[str, str, int]]:
+    """(command, body, status) of each call the demo shows: its curl command, then what
+    that command prints, the body and then the status code on its own line."""
+    calls = []
+    for block in out.split("\n$ ")[1:]:
+        command, _, rest = block.partition("\n")
+        lines = rest.split("\n==> ")[0].split("\n")
+        # The status code is the last line that is one; the demo's own notes may follow.
+        last = max(index for index, line in enumerate(lines) if re.fullmatch(r"[0-9]{3}", line))
+        calls.append((command, "\n".join(lines[:last]), int(lines[last])))
+    return calls
+
+
 def test_demo_shows_the_service_answering_then_draining(tmp_path: Path) -> None:
     """What `make demo`, the README's first command, runs."""
     result = gosvc("demo", str(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for answer in ("200 ok", "201 {", "409 {", "404 {"):
-        assert f"\n{answer}" in out, out
+    calls = demo_calls(out)
+    assert all(command.startswith("curl -s -X ") for command, _, _ in calls), calls
+    assert [status for _, _, status in calls] == [200, 200, 200, 201, 200, 200, 409, 404, 503]
+    assert calls[0][1].strip() == "ok"
     # Probes answer 200 while serving, then /readyz 503 with the drain named after SIGTERM.
-    stopping = out.index("Stopping it with SIGTERM")
-    assert "\n200 [+]started ok" in out[:stopping], out
-    assert "\n503 " in out[stopping:] and "[-]shutdown failed: draining" in out[stopping:], out
+    assert "[+]started ok" in calls[1][1]
+    assert "[-]shutdown failed" in calls[-1][1]
+    assert "Stopping it with SIGTERM" in out
     assert "exited with code 0" in out, out
     assert (tmp_path / "inventory-service" / "bin" / "inventory-service").is_file()
 
@@ -183,22 +198,102 @@ def test_check_new_project_fails_on_a_defect_and_shows_the_output(
     assert "failed `go vet ./...`" in captured.err
 
 
-def run_hook(operation: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return run_tool([sys.executable, str(HOOK), operation], cwd=cwd)
+def test_copier_copy_keeps_a_project_it_cannot_check_offline(tmp_path: Path) -> None:
+    """No module proxy and an empty module cache: the environment failed, not the code,
+    so the project stays and the warning says how to check it later."""
+    cache = tmp_path / "empty-module-cache"
+    cache.mkdir()
+    dest = tmp_path / "service"
+    env = {**os.environ, "GOPROXY": "off", "GOMODCACHE": str(cache), "GOTOOLCHAIN": "local"}
+    args = ["copy", "--trust", "--defaults", "--vcs-ref", "HEAD", str(REPO_ROOT), str(dest)]
+    try:
+        result = copier(*args, env=env)
+    finally:
+        # Go writes its module cache read-only.
+        run_tool(["chmod", "-R", "u+w", str(cache)])
+    assert result.returncode == 0, result.stdout + result.stderr
+    warning = next(line for line in result.stderr.splitlines() if line.startswith("warning:"))
+    assert "module lookup disabled by GOPROXY=off" in warning
+    assert "not the generated code" in warning and "The project was kept" in warning
+    assert f"gosvc check {dest}" in warning
+    assert (dest / "go.mod").is_file()
+    assert "defect" not in result.stderr
 
 
-def test_hook_on_update_runs_no_checks_in_copiers_scratch_copies(tmp_path: Path) -> None:
-    scratch = tmp_path / "copier._main.new_copy.abc123"
-    scratch.mkdir()
-    result = run_hook("update", scratch)
-    assert result.returncode == 0
-    assert result.stdout == ""
-    assert result.stderr == ""
+def test_copier_copy_from_a_relative_path_says_how_to_stay_updatable(tmp_path: Path) -> None:
+    dest = tmp_path / "service"
+    env = {**os.environ, "PATH": path_without_go()}
+    result = run_tool(
+        [
+            sys.executable,
+            "-m",
+            "copier",
+            "copy",
+            "--trust",
+            "--defaults",
+            "--vcs-ref",
+            "HEAD",
+            ".",
+            str(dest),
+        ],
+        cwd=REPO_ROOT,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "records the template as '.'" in result.stderr
+    assert "set _src_path there to the template's absolute path or git URL" in result.stderr
+    update = gosvc("update", "--check", str(dest))
+    assert update.returncode == 2
+    assert update.stderr.count("\n") == 1 and "_src_path" in update.stderr
 
 
-def test_hook_on_update_points_to_gosvc_check_in_the_real_project(tmp_path: Path) -> None:
-    assert run_tool(["git", "init", "-q"], cwd=tmp_path).returncode == 0
-    result = run_hook("update", tmp_path)
-    assert result.returncode == 0
-    assert "gosvc check" in result.stdout
-    assert "Checking" not in result.stdout
+def test_a_built_wheel_generates_a_service(tmp_path: Path) -> None:
+    """Not only the editable install: a wheel carries the template it renders."""
+    built = run_tool(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(REPO_ROOT),
+        ]
+    )
+    assert built.returncode == 0, built.stdout + built.stderr
+    (wheel,) = (tmp_path / "dist").glob("copier_go_service-*.whl")
+    venv = tmp_path / "venv"
+    assert run_tool([sys.executable, "-m", "venv", str(venv)]).returncode == 0
+    # The dependencies come from this environment; gosvc itself only from the wheel.
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    deps = [path for path in sys.path if path.endswith("site-packages")]
+    (site / "deps.pth").write_text("\n".join(deps) + "\n")
+    installed = run_tool([str(venv / "bin" / "pip"), "install", "-q", "--no-deps", str(wheel)])
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+
+    env = {**os.environ, "PATH": path_without_go()}
+    dest = tmp_path / "service"
+    result = run_tool(
+        [str(venv / "bin" / "gosvc"), "new", str(dest), "--defaults"], env=env, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "_template" in result.stdout and "cannot be updated" in result.stdout
+    assert (dest / "go.mod").is_file()
+    from_checkout = run_tool(
+        [
+            str(venv / "bin" / "gosvc"),
+            "new",
+            str(tmp_path / "other"),
+            "--defaults",
+            "--template",
+            str(REPO_ROOT),
+            "--vcs-ref",
+            "HEAD",
+        ],
+        env=env,
+        cwd=tmp_path,
+    )
+    assert from_checkout.returncode == 0, from_checkout.stdout + from_checkout.stderr
+    assert "_commit:" in (tmp_path / "other" / ".copier-answers.yml").read_text()

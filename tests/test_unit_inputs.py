@@ -187,7 +187,10 @@ def refused(error: BaseException, provided: set[str] | None = None) -> str:
 
 def test_a_validation_error_names_the_question_once() -> None:
     error = ValueError("Validation error for question 'http_port': must be\n between 1 and 9")
-    assert refused(error, {"http_port"}) == "http_port: must be between 1 and 9"
+    # A rule that starts with "must" reads on from the question's name.
+    assert refused(error, {"http_port"}) == "http_port must be between 1 and 9"
+    other = ValueError("Validation error for question 'http_port': '8o' is not a port")
+    assert refused(other, {"http_port"}) == "http_port: '8o' is not a port"
     own_name = ValueError("Validation error for question 'http_port': http_port is bad")
     assert refused(own_name, {"http_port"}) == "http_port is bad"
 

@@ -146,7 +146,7 @@ def test_user_edits_survive(edited_update: Updated) -> None:
     handler = (project / HTTP_ADAPTER / "handler.go").read_text()
     assert "func (h *Handler) availability(" in handler
     assert "/v1/stocks/{id}/availability:" in (project / "api" / "openapi.yaml").read_text()
-    assert "    count: 5\n" in (project / PROD_OVERLAY).read_text()
+    assert "path: /spec/maxReplicas\n        value: 12\n" in (project / PROD_OVERLAY).read_text()
     assert not (project / DELETED_EXAMPLE_FILE).exists(), "a deleted example file came back"
 
 
@@ -249,7 +249,7 @@ def test_conflicting_edit_is_left_inline_and_reported(
         (
             "service_name: inventory-service",
             "service_name: Inventory_Service",
-            "service_name must be a DNS-1123 label",
+            "service_name: 'I': use only a-z 0-9 -",
         ),
         ("http_port: 8080", "http_port: eighty", "http_port must be a whole number"),
         ("example_domain: true", "example_domain: [true", "is not valid YAML"),

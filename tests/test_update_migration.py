@@ -4,9 +4,11 @@ inside `copier update` on a real service)."""
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from support import run_tool
@@ -59,7 +61,11 @@ LEFT_ALONE = {
     ".venv/lib/site.py": b'os.environ["SEED_FILE"]\n',
     # A binary (a build from before the rename) and a file that is not UTF-8.
     "bin/inventory-service": b"\x7fELF\x00\x00SEED_FILE\x00",
-    "notes-latin1.txt": "Caf\xe9: SEED_FILE\n".encode("latin-1"),
+    "deploy/notes-latin1.env": "Caf\xe9: SEED_FILE\n".encode("latin-1"),
+    # Prose, where the old name is history: the user's docs and changelog.
+    "README.md": b"Set `SEED_FILE` to seed the store.\n",
+    "CHANGELOG.md": b"## 1.2.0\n\n- Renamed SEED_FILE.\n",
+    "docs/operations.txt": b"SEED_FILE used to seed the store\n",
 }
 
 
@@ -146,3 +152,28 @@ def test_rename_refuses_bad_arguments_and_changes_nothing(
     assert result.returncode == 2
     assert message in result.stderr
     assert tree_files(root) == before
+
+
+def test_rename_replaces_each_file_atomically(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run stopped while writing leaves the file as it was, and no temporary file."""
+    migration = load_migration()
+    root = write_project(tmp_path / "svc")
+    before = tree_files(root)
+
+    def interrupted(self: Path, target: Path) -> Path:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "replace", interrupted)
+    with pytest.raises(OSError, match="No space left"):
+        migration.rename(root, OLD, NEW, [Path(KEEP)])
+    assert tree_files(root) == before
+
+
+def load_migration() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("rename_env_var", ENV_RENAME_SCRIPT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -36,6 +36,7 @@ from update_tools import (
     expected_after_update,
     generate,
     git,
+    kept_answers,
     leftovers,
     migrates_seed_file,
     old_seed_mentions,
@@ -64,7 +65,9 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> History:
 
 def test_edited_release_project_updates_and_builds(history: History, tmp_path: Path) -> None:
     old = generate(history, history.old, tmp_path / "old", DEFAULTS.answers)
-    fresh = generate(history, history.new, tmp_path / "fresh", DEFAULTS.answers)
+    fresh = generate(
+        history, history.new, tmp_path / "fresh", {**DEFAULTS.answers, **kept_answers(old)}
+    )
     project = generate(history, history.old, tmp_path / "svc", DEFAULTS.answers)
     edit_all(project)
     commit_all(project, "Hand edits")
@@ -91,7 +94,9 @@ def test_unedited_release_project_equals_a_fresh_copy(
     """The DiamondLightSource check: template-owned and shared files are exactly a fresh
     copy's; user-owned ones are as the release created them (then migrated)."""
     old = generate(history, history.old, tmp_path / "old", answer_set.answers)
-    fresh = generate(history, history.new, tmp_path / "fresh", answer_set.answers)
+    fresh = generate(
+        history, history.new, tmp_path / "fresh", {**answer_set.answers, **kept_answers(old)}
+    )
     updated = generate(history, history.old, tmp_path / "updated", answer_set.answers)
 
     run_update(updated, defaults=True, overwrite=True, unsafe=True, skip_tasks=True, quiet=True)

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
 from copier import run_copy
 from support import REPO_ROOT
 
@@ -308,6 +309,17 @@ def generate(history: History, version: str, dest: Path, answers: Mapping[str, A
     return dest
 
 
+# Answers whose default changed between versions: an update keeps the recorded value (it
+# is the user's answer now), so a fresh copy to compare with must be given it too.
+KEPT_ANSWERS = ("description",)
+
+
+def kept_answers(project: Path) -> dict[str, Any]:
+    """The answers of `project` that an update keeps although the default changed."""
+    recorded = yaml.safe_load((project / ANSWERS_FILE).read_text(encoding="utf-8"))
+    return {key: recorded[key] for key in KEPT_ANSWERS if key in recorded}
+
+
 def commit_all(project: Path, message: str) -> None:
     git(project, "add", "--all")
     git(project, "commit", "--quiet", "--allow-empty", "-m", message)
@@ -526,8 +538,8 @@ def edit_user_owned(project: Path) -> None:
     )
     replace_in(
         project / PROD_OVERLAY,
-        "replicas:\n  - name: inventory-service\n    count: 3\n",
-        "replicas:\n  - name: inventory-service\n    count: 5\n",
+        "path: /spec/maxReplicas\n        value: 10\n",
+        "path: /spec/maxReplicas\n        value: 12\n",
     )
     (project / DELETED_EXAMPLE_FILE).unlink()
 

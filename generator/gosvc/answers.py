@@ -34,15 +34,26 @@ def typed_answers(
 
     Values that are already typed (from a YAML matrix file) are kept as they are.
     """
+    asked = [name for name, details in questions.items() if not is_computed(details)]
     unknown = sorted(set(data) - set(questions))
     if unknown:
-        # Computed values (when: false) are accepted, e.g. an irregular aggregate_plural,
-        # but the list shows only what the form asks.
-        asked = [name for name, details in questions.items() if details.get("when") is not False]
         raise InputError(
             f"unknown question {', '.join(unknown)}; the questions are: {', '.join(asked)}"
         )
+    # Copier would take them for this render only, without recording them, so the next
+    # update would quietly derive them again: refuse them instead.
+    computed = sorted(key for key in data if is_computed(questions[key]))
+    if computed:
+        raise InputError(
+            f"{', '.join(computed)} cannot be set: derived from the other answers on every "
+            f"render; the questions are: {', '.join(asked)}"
+        )
     return {key: _cast(key, value, questions[key].get("type", "")) for key, value in data.items()}
+
+
+def is_computed(details: Mapping[str, Any]) -> bool:
+    """True for a value the template derives and never asks (`when: false`)."""
+    return details.get("when") is False
 
 
 def _cast(key: str, value: Any, type_name: str) -> Any:

@@ -9,6 +9,8 @@ keeps the list of checks in one place.
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -23,6 +25,22 @@ REQUIRED_TOOLS = ("go", "gofmt")
 # Without it Go's cache keys include the project's folder, so every new folder recompiles
 # and re-tests code identical to what was checked before (20 s instead of 5 s a check).
 TRIMPATH = "-trimpath"
+
+# What Go prints when the machine, not the code, stopped a step: GOPROXY=off with modules
+# missing from the cache, a toolchain that cannot be downloaded or is too old, a full disk.
+# These are the go command's own words and mean the same wherever they appear.
+ENVIRONMENT_FAILURE = re.compile(
+    r"module lookup disabled by GOPROXY=off|toolchain not available"
+    r"|requires go >= \S+ \(running go \S+; GOTOOLCHAIN=local\)|no space left on device"
+)
+# No network, no proxy, a proxy that refuses. Only where the go command says them about a
+# module (a line that starts with "go: " or names a module version): a failing test of the
+# generated code may well log "connection refused", and that is a defect.
+NETWORK_FAILURE = re.compile(
+    r"dial tcp|no such host|connection refused|network is unreachable|i/o timeout"
+    r"|TLS handshake timeout|proxyconnect|x509: |reading https?://\S+: [45][0-9][0-9] "
+)
+GO_COMMAND_LINE = re.compile(r"^go: |@v[0-9]")
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,18 @@ class StepResult:
     ok: bool
     seconds: float
     output: str
+
+    @property
+    def environment_failure(self) -> str | None:
+        """The line of a failed step's output that blames the machine, if one does."""
+        if self.ok:
+            return None
+        for line in self.output.splitlines():
+            if ENVIRONMENT_FAILURE.search(line) or (
+                GO_COMMAND_LINE.search(line) and NETWORK_FAILURE.search(line)
+            ):
+                return line.strip()
+        return None
 
 
 @dataclass(frozen=True)
@@ -103,7 +133,8 @@ def go_environment(environ: Mapping[str, str] | None = None) -> dict[str, str]:
                 env=env,
                 stdin=subprocess.DEVNULL,
                 capture_output=True,
-                text=True,
+                encoding="utf-8",
+                errors="replace",
                 check=False,
             )
             goflags = probe.stdout.strip() if probe.returncode == 0 else ""
@@ -121,7 +152,8 @@ def run_step(step: Step, project: Path, env: Mapping[str, str] | None = None) ->
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         check=False,
     )
     seconds = time.monotonic() - started
@@ -173,30 +205,49 @@ def describe(plan: Sequence[Step]) -> str:
 
 
 def in_git_work_tree(path: Path) -> bool:
-    """True when path is inside a git work tree (git itself decides, so nested folders count)."""
-    probe = subprocess.run(
-        ["git", "rev-parse", "--is-inside-work-tree"],
-        cwd=path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    """True when path is inside a git work tree (git itself decides, so nested folders count).
+
+    Raises FileNotFoundError naming git when git is not installed.
+    """
+    try:
+        probe = subprocess.run(
+            ["git", "rev-parse", "--is-inside-work-tree"],
+            cwd=path,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            check=False,
+        )
+    except FileNotFoundError as error:
+        if error.filename in (None, "git"):
+            raise FileNotFoundError(2, "git not found on PATH; install git", "git") from None
+        raise
     return probe.stdout.strip() == "true"
 
 
-def check_new_project(project: Path) -> int:
-    """Check a project right after generation: 0 when it passed or Go is missing, else 1.
+def rerun_hint(project: Path) -> str:
+    """How to run the checks again by hand, with or without gosvc."""
+    folder = shlex.quote(str(project))
+    commands = " && ".join(step.name for step in steps())
+    return f"`gosvc check {folder}`, or without gosvc: `cd {folder} && {commands}`"
 
-    Without Go the project is still good to keep, so that is a warning naming what was not
-    checked and how to check it later, not a failure.
+
+def check_new_project(project: Path) -> int:
+    """Check a project right after generation: 0 unless the generated code has a defect.
+
+    Copier deletes the project when its task fails, so only a defect of the generated code
+    fails: without Go, or when a step failed because of the machine (no network, module
+    proxy down, GOPROXY=off with an empty module cache, a toolchain that cannot be
+    downloaded), the project is good to keep. That is a warning naming what was not
+    checked and how to check it later.
     """
     plan = describe(steps())
     missing = missing_tools()
     if missing:
         print(
             f"warning: {' and '.join(missing)} not found on PATH, so these checks were "
-            f"skipped: {plan}. After installing Go 1.25 or later, run them with "
-            f"`gosvc check {project}`.",
+            f"skipped: {plan}. The project was kept; after installing Go 1.25 or later, "
+            f"run them with {rerun_hint(project)}.",
             file=sys.stderr,
         )
         return 0
@@ -205,9 +256,21 @@ def check_new_project(project: Path) -> int:
     if report.ok:
         print(f"All checks passed in {report.seconds:.1f}s.")
         return 0
+    failed = report.results[-1]
+    cause = failed.environment_failure
+    if cause is not None:
+        unchecked = describe((failed.step, *report.not_run))
+        print(
+            f"warning: `{failed.step.name}` could not finish because of this machine, not "
+            f"the generated code ({cause}), so these checks did not run: {unchecked}. The "
+            "project was kept. Fix the network, the module proxy (GOPROXY, GOPRIVATE, "
+            f"GOFLAGS) or the Go toolchain, then run {rerun_hint(project)}.",
+            file=sys.stderr,
+        )
+        return 0
     print(
-        f"error: the generated project failed `{report.results[-1].step.name}` (output "
-        "above): a defect of the template or of this combination of answers",
+        f"error: the generated project failed `{failed.step.name}` (output above): a defect "
+        "of the template or of this combination of answers",
         file=sys.stderr,
     )
     return 1

@@ -1,7 +1,8 @@
 """The gosvc command line: new, check, smoke, demo, update.
 
-Exit codes: 0 success, 1 a check of a generated project failed, 2 bad input (one line on
-stderr, nothing written), 130 interrupted.
+Exit codes: 0 success; 1 a failure that is not the user's input (a check of a generated
+project failed, the template failed to render, a tool is missing); 2 bad input (one line
+on stderr, nothing written); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,15 +13,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeAlias
 
-from gosvc import EXIT_BAD_INPUT, EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from gosvc import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from gosvc.answers import parse_data_items
 from gosvc.checks import check_new_project, describe, missing_tools, run_checks, steps
 from gosvc.demo import run_demo
-from gosvc.errors import InputError
+from gosvc.errors import GosvcError, InputError, ToolMissingError
 from gosvc.matrix import load_matrix, select
-from gosvc.render import RenderError, render_project
+from gosvc.render import render_project
 from gosvc.smoke import smoke
-from gosvc.template import TemplateSource, default_matrix_file, resolve
+from gosvc.template import TemplateSource, default_matrix_file, is_git_checkout, resolve
 from gosvc.update import register as _register_update
 
 # argparse's subparsers type is generic only to type checkers.
@@ -34,9 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Command = args.run
     try:
         return command(args)
-    except InputError as error:
+    except GosvcError as error:
         print(f"gosvc {args.command}: {error.message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return error.exit_code
     except KeyboardInterrupt:
         print(f"gosvc {args.command}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -47,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gosvc",
         description="Generate, check and smoke-test Go services from the copier-go-service "
         "template.",
-        epilog="Exit codes: 0 ok, 1 a check of the generated project failed, 2 bad input.",
+        epilog="Exit codes: 0 ok, 1 a check of the generated project or the render failed "
+        "(or a tool is missing), 2 bad input.",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for register in REGISTRARS:
@@ -92,14 +94,19 @@ def _new(args: argparse.Namespace) -> int:
             "(and -d key=value for the answers you want)"
         )
     dest: Path = args.dest
-    print(f"Generating {dest} from {source.src}")
-    try:
-        rendered = render_project(source, dest, data, defaults=args.defaults, notes=sys.stdout)
-    except RenderError as error:
-        print(f"gosvc new: {error}", file=sys.stderr)
-        return EXIT_CHECK_FAILED
+    if args.template is None and not is_git_checkout(Path(source.src)):
+        print(
+            f"note: the template bundled with gosvc ({source.src}) is not a git checkout, so "
+            "the project records no template version and cannot be updated; for an "
+            "updatable service pass --template with the template's git URL or checkout"
+        )
+    if not args.defaults:
+        # The questions come next; with --defaults the answers are validated before
+        # anything is printed, so a refusal is the one line on stderr.
+        print(f"Generating {dest} from {source.src}")
+    rendered = render_project(source, dest, data, defaults=args.defaults, notes=sys.stdout)
     version = f" (template {rendered.template_commit})" if rendered.template_commit else ""
-    print(f"Rendered {dest}{version} in {rendered.seconds:.1f}s")
+    print(f"Rendered {dest} from {source.src}{version} in {rendered.seconds:.1f}s")
     code = check_new_project(dest)
     if code == EXIT_OK:
         print(rendered.next_steps)
@@ -200,7 +207,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _require_go() -> None:
     missing = missing_tools()
     if missing:
-        raise InputError(f"{' and '.join(missing)} not found on PATH; install Go 1.25 or later")
+        raise ToolMissingError(
+            f"{' and '.join(missing)} not found on PATH; install Go 1.25 or later"
+        )
 
 
 def _add_template_options(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,7 @@ Every request is printed as the curl command that repeats it, followed by the an
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import subprocess
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 from typing import TextIO
 
 from gosvc import EXIT_CHECK_FAILED, EXIT_OK
-from gosvc.errors import InputError
+from gosvc.errors import InputError, ToolMissingError
 from gosvc.render import render_project
 from gosvc.service import Service
 from gosvc.template import TemplateSource
@@ -22,7 +23,9 @@ from gosvc.template import TemplateSource
 def run_demo(source: TemplateSource, workdir: Path, out: TextIO) -> int:
     started = time.monotonic()
     if shutil.which("make") is None:
-        raise InputError("make not found on PATH; the demo builds the service with its Makefile")
+        raise ToolMissingError(
+            "make not found on PATH; the demo builds the service with its Makefile"
+        )
     dest = workdir / "inventory-service"
     _clear_previous_demo(dest)
     try:
@@ -37,7 +40,14 @@ def run_demo(source: TemplateSource, workdir: Path, out: TextIO) -> int:
 
     print("==> Building it: make build", file=out)
     build_started = time.monotonic()
-    build = subprocess.run(["make", "build"], cwd=dest, capture_output=True, text=True, check=False)
+    build = subprocess.run(
+        ["make", "build"],
+        cwd=dest,
+        capture_output=True,
+        encoding="utf-8",
+        errors="replace",
+        check=False,
+    )
     if build.returncode != 0:
         print(build.stdout + build.stderr, file=out)
         print(f"demo: `make build` failed in {dest}", file=out)
@@ -97,9 +107,24 @@ def _clear_previous_demo(dest: Path) -> None:
 
 def _show(service: Service, method: str, path: str, body: object, out: TextIO) -> None:
     payload = json.dumps(body) if body is not None else None
-    curl = f"curl -s -X {method} 'http://127.0.0.1:{service.http_port}{path}'"
-    if payload is not None:
-        curl += f" -H 'Content-Type: application/json' -d '{payload}'"
+    url = f"http://127.0.0.1:{service.http_port}{path}"
     response = service.request(method, path, payload)
-    print(f"\n$ {curl}", file=out)
-    print(f"{response.status} {response.body.decode(errors='replace').strip()}", file=out)
+    print(f"\n$ {curl_command(method, url, payload)}", file=out)
+    print(curl_output(response.status, response.body), file=out)
+
+
+# Prints the body, then the status code on a line of its own.
+_CURL_WRITE_OUT = "\\n%{http_code}\\n"
+
+
+def curl_command(method: str, url: str, payload: str | None) -> str:
+    """A curl command line whose output is curl_output() of the response."""
+    words = ["curl", "-s", "-X", method, "-w", _CURL_WRITE_OUT, url]
+    if payload is not None:
+        words += ["-H", "Content-Type: application/json", "-d", payload]
+    return shlex.join(words)
+
+
+def curl_output(status: int, body: bytes) -> str:
+    """What curl_command() prints for a response, without its final newline."""
+    return f"{body.decode('utf-8', errors='replace')}\n{status}"

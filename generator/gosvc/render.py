@@ -1,9 +1,15 @@
-"""Render the template into a new folder through Copier's Python API, tasks skipped.
+"""Render the template into a new folder through Copier, tasks skipped.
 
 Every rule about answers lives in copier.yml and is applied by Copier, which validates the
-answers it is given and the defaults it derives from them. Before that, a pretend run that
-renders nothing reads the questions, so each `-d` value is checked against its question's
-type and unknown questions are refused with messages that name them.
+answers it is given and the defaults it derives from them. gosvc adds what Copier cannot
+say well: it reads the questions first (from the same template checkout Copier then
+renders, so the template is fetched once), checks each `-d` value against its question's
+type, refuses unknown questions and computed values, and turns Copier's exceptions into
+one-line errors.
+
+This module uses Copier's `Worker`, which Copier documents as internal: pyproject.toml pins
+the Copier releases the tests prove, and the tests turn Copier's deprecation warnings into
+errors, so a Copier that changes it fails the suite instead of a user's render.
 """
 
 from __future__ import annotations
@@ -19,20 +25,18 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import jinja2
-from copier import run_copy
+from copier._main import Worker
 from copier.errors import CopierAnswersInterrupt, CopierError, CopierWarning, UserMessageError
 
 from gosvc.answers import typed_answers
-from gosvc.errors import InputError
+from gosvc.errors import InputError, RenderError
 from gosvc.template import TemplateSource
 
 _VALIDATION_ERROR = re.compile(r"^Validation error for question '([^']+)': (.*)$", re.DOTALL)
 # Excluding every path makes a pretend run stop after the questions: nothing to render.
 _RENDER_NOTHING = ("*",)
 
-
-class RenderError(Exception):
-    """The template itself failed to render with valid answers: a template defect."""
+Questions = dict[str, dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,7 @@ class Rendered:
     answers: dict[str, Any]
     values: dict[str, Any]
     template_commit: str | None
+    # Copier's message after copy, rendered as Copier itself prints it.
     next_steps: str
     seconds: float
 
@@ -56,51 +61,78 @@ def render_project(
 ) -> Rendered:
     """Render `source` into `dest`, which must not exist or be empty.
 
-    Raises InputError for a bad answer or destination (nothing is left behind) and
-    RenderError when valid answers do not render.
+    Raises InputError for a bad answer, source or destination (nothing is left behind)
+    and RenderError when valid answers do not render.
     """
     _check_destination(dest)
     existed = dest.exists()
     started = time.monotonic()
-    with copier_notes(notes):
-        with as_input_errors(source, provided=set(data)):
-            typed = typed_answers(data, _questions_checking(source, dest, data))
+    with copier_notes(notes), worker_for(source, dest, defaults=defaults) as worker:
+        worker.data = typed_answers(data, read_questions(worker, source))
         try:
-            with as_input_errors(source, provided=set(data)):
-                worker = run_copy(
-                    source.src,
-                    dest,
-                    data=typed,
-                    vcs_ref=source.vcs_ref,
-                    defaults=defaults,
-                    quiet=True,
-                    unsafe=True,
-                    skip_tasks=True,
-                )
-        except jinja2.TemplateError as error:
+            with as_input_errors(source, provided=set(data), validation_only=True):
+                worker.run_copy()
+        except InputError:
+            _remove_partial(dest, existed)
+            raise
+        except (jinja2.TemplateError, CopierError, ValueError, OSError) as error:
             _remove_partial(dest, existed)
             raise RenderError(f"the template failed to render: {error}") from error
         except BaseException:
             _remove_partial(dest, existed)
             raise
-    combined = worker.answers.combined
-    hidden = worker.answers.hidden
-    answers = {
-        key: value
-        for key, value in worker.answers.user.items()
-        if key in worker.template.questions_data and (key not in hidden or key in typed)
-    }
-    next_steps = worker.jinja_env.from_string(worker.template.message_after_copy).render(
-        **combined, _copier_conf={"dst_path": dest}
-    )
-    return Rendered(
-        dest=dest,
-        answers=answers,
-        values={key: combined[key] for key in worker.template.questions_data if key in combined},
-        template_commit=worker.template.commit,
-        next_steps=next_steps.strip("\n"),
-        seconds=time.monotonic() - started,
-    )
+        next_steps = worker._render_string(worker.template.message_after_copy)
+        questions = worker.template.questions_data
+        combined = worker.answers.combined
+        answers = {
+            key: value
+            for key, value in worker.answers.user.items()
+            if key in questions and key not in worker.answers.hidden
+        }
+        return Rendered(
+            dest=dest,
+            answers=answers,
+            values={key: combined[key] for key in questions if key in combined},
+            template_commit=worker.template.commit,
+            next_steps=next_steps.strip("\n"),
+            seconds=time.monotonic() - started,
+        )
+
+
+@contextmanager
+def worker_for(
+    source: TemplateSource, dest: Path, *, defaults: bool = True, pretend: bool = False
+) -> Iterator[Worker]:
+    """A Copier worker for `source`, tasks skipped; its template is fetched on first use and
+    removed on exit."""
+    with Worker(
+        src_path=source.src,
+        dst_path=dest,
+        vcs_ref=source.vcs_ref,
+        defaults=defaults,
+        pretend=pretend,
+        exclude=_RENDER_NOTHING if pretend else (),
+        quiet=True,
+        unsafe=True,
+        skip_tasks=True,
+    ) as worker:
+        yield worker
+
+
+def read_questions(worker: Worker, source: TemplateSource) -> Questions:
+    """The template's questions and their settings; fetching the template happens here."""
+    with as_input_errors(source, provided=set()):
+        return dict(worker.template.questions_data)
+
+
+def validate_data(worker: Worker, source: TemplateSource, data: Mapping[str, Any]) -> None:
+    """Let Copier validate `data` and the defaults derived from it, rendering nothing.
+
+    `worker` must be a pretend worker (worker_for(..., pretend=True)).
+    """
+    worker.data = typed_answers(data, read_questions(worker, source))
+    with as_input_errors(source, provided=set(data), validation_only=True):
+        worker.run_copy()
 
 
 def _check_destination(dest: Path) -> None:
@@ -108,89 +140,76 @@ def _check_destination(dest: Path) -> None:
         raise InputError(f"{dest} already exists and is not an empty folder; choose a new path")
 
 
-def _questions_checking(
-    source: TemplateSource, dest: Path, data: Mapping[str, Any]
-) -> dict[str, dict[str, Any]]:
-    """The template's questions, from a pretend run that already validates `data` and the
-    defaults derived from it.
-
-    A value of the wrong type fails that run with a message that does not name its
-    question (Copier's int('abc')); the questions read without the data then tell which.
-    """
-    try:
-        return read_questions(source, dest, data)
-    except (ValueError, TypeError) as error:
-        if _VALIDATION_ERROR.match(str(error)):
-            raise
-        typed_answers(data, read_questions(source, dest))
-        raise
-
-
-def read_questions(
-    source: TemplateSource, dest: Path, data: Mapping[str, Any] | None = None
-) -> dict[str, dict[str, Any]]:
-    """The template's questions and their settings, from a pretend run that renders nothing."""
-    worker = run_copy(
-        source.src,
-        dest,
-        data=dict(data or {}),
-        vcs_ref=source.vcs_ref,
-        defaults=True,
-        pretend=True,
-        quiet=True,
-        unsafe=True,
-        skip_tasks=True,
-        exclude=_RENDER_NOTHING,
-    )
-    return dict(worker.template.questions_data)
+def refusal(question: str, rule: str, *, provided: bool) -> str:
+    """One line for an answer a validator refused: `http_port must be ...`."""
+    rule = " ".join(rule.split())
+    if rule.startswith(question):
+        message = rule
+    elif rule.startswith("must "):
+        message = f"{question} {rule}"
+    else:
+        message = f"{question}: {rule}"
+    if not provided:
+        message += f" (the default derived from your other answers; set it with -d {question}=...)"
+    return message
 
 
 @contextmanager
-def as_input_errors(source: TemplateSource, provided: set[str]) -> Iterator[None]:
-    """Turn Copier's exceptions about answers and sources into one-line InputErrors."""
+def as_input_errors(
+    source: TemplateSource, provided: set[str], *, validation_only: bool = False
+) -> Iterator[None]:
+    """Turn Copier's exceptions about answers and sources into one-line InputErrors.
+
+    With `validation_only`, only a validator's refusal is the user's; anything else is
+    left to the caller (during a real render it is a defect of the template).
+    """
     try:
         yield
     except CopierAnswersInterrupt:
         raise KeyboardInterrupt from None
     except ValueError as error:
         match = _VALIDATION_ERROR.match(str(error))
-        if match is None:
-            raise InputError(str(error)) from None
-        question, rule = match.group(1), " ".join(match.group(2).split())
-        message = rule if rule.startswith(question) else f"{question}: {rule}"
-        if question not in provided:
-            message += (
-                f" (the default derived from your other answers; set it with -d {question}=...)"
-            )
-        raise InputError(message) from None
+        if match is not None:
+            question = match.group(1)
+            raise InputError(
+                refusal(question, match.group(2), provided=question in provided)
+            ) from None
+        if validation_only:
+            raise
+        raise InputError(f"cannot use template {source.src}: {error}") from None
     except UserMessageError as error:
+        if validation_only:
+            raise
         raise InputError(error.message) from None
     except OSError as error:
-        if error.filename is not None:  # the destination or another local path
+        if validation_only:
+            raise
+        if error.filename is not None:  # a local path
             raise InputError(f"{error.filename}: {error.strerror}") from None
         # git failed to fetch or check out the template: its last words say why.
         said = str(getattr(error, "stderr", "") or error).strip().splitlines()
         reason = said[-1].strip() if said else type(error).__name__
         raise InputError(f"cannot use template {source.src}: {reason}") from None
     except CopierError as error:
+        if validation_only:
+            raise
         raise InputError(str(error) or type(error).__name__) from None
 
 
 @contextmanager
 def copier_notes(out: TextIO | None) -> Iterator[None]:
-    """Show Copier's warnings (e.g. uncommitted template changes) once each, as notes."""
+    """Show Copier's warnings (e.g. uncommitted template changes) once each, as notes,
+    after the work succeeded: a refusal stays the one line that says what was wrong."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", CopierWarning)
-        try:
-            yield
-        finally:
+        yield
+    seen: set[str] = set()
+    for warning in caught:
+        text = " ".join(str(warning.message).split())
+        if issubclass(warning.category, CopierWarning) and text not in seen:
+            seen.add(text)
             if out is not None:
-                seen: set[str] = set()
-                for warning in caught:
-                    text = " ".join(str(warning.message).split())
-                    if issubclass(warning.category, CopierWarning) and text not in seen:
-                        seen.add(text)
-                        print(f"note: {text}", file=out)
+                print(f"note: {text}", file=out)
 
 
 def _remove_partial(dest: Path, existed: bool) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import TextIO
 
 from gosvc.checks import run_checks
-from gosvc.errors import InputError
+from gosvc.errors import InputError, RenderError
 from gosvc.matrix import AnswerSet
-from gosvc.render import RenderError, render_project
+from gosvc.render import render_project
 from gosvc.template import TemplateSource
 
 _ANSWERS_WIDTH = 60

@@ -27,10 +27,10 @@ from copier import run_update
 from copier.errors import TaskError
 
 from gosvc import EXIT_CHECK_FAILED, EXIT_OK, checks
-from gosvc.answers import typed_answers
-from gosvc.errors import InputError
-from gosvc.render import as_input_errors, copier_notes, read_questions
-from gosvc.template import TemplateSource
+from gosvc.answers import is_computed
+from gosvc.errors import InputError, ToolMissingError
+from gosvc.render import as_input_errors, copier_notes, read_questions, validate_data, worker_for
+from gosvc.template import TemplateSource, looks_remote
 
 ANSWERS_FILE = ".copier-answers.yml"
 # The labels Copier gives the sides of an inline conflict.
@@ -132,7 +132,8 @@ def check_for_update(project: Path, *, out: TextIO | None = None) -> int:
             str(project),
         ],
         capture_output=True,
-        text=True,
+        encoding="utf-8",
+        errors="replace",
         check=False,
     )
     try:
@@ -210,6 +211,13 @@ def read_answers(project: Path) -> dict[str, Any]:
                 f"{path} has no {key}: Copier records there which template and version "
                 "generated the project; restore it from git history"
             )
+    src = str(answers["_src_path"])
+    if not looks_remote(src) and not Path(src).is_absolute():
+        raise InputError(
+            f"{ANSWERS_FILE} records the template as '{src}', a path relative to where "
+            "copier ran, which cannot be found from the project: set _src_path there to "
+            "the template's absolute path or git URL, commit, and retry"
+        )
     return answers
 
 
@@ -225,27 +233,34 @@ def validate_answers(answers: Mapping[str, Any], source: TemplateSource) -> None
     recorded = TemplateSource(source.src, str(answers["_commit"]))
     with tempfile.TemporaryDirectory(prefix="gosvc-update-") as scratch:
         dest = Path(scratch) / "project"
-        # The target version first, outside the answers-file wording below: a --to ref
-        # that does not exist is not the answers file's fault.
-        with as_input_errors(source, provided=set(given)):
-            questions = read_questions(source, dest)
-        try:
-            with as_input_errors(source, provided=set(given)):
+        # Each version is fetched once: the target's questions first, outside the
+        # answers-file wording below (a --to ref that does not exist is not the answers
+        # file's fault), then the same checkout validates the answers.
+        with worker_for(source, dest, pretend=True) as target:
+            questions = read_questions(target, source)
+            try:
+                with worker_for(recorded, dest, pretend=True) as old:
+                    asked_before = read_questions(old, recorded)
                 missing = sorted(
                     name
-                    for name, question in read_questions(recorded, dest).items()
+                    for name, question in asked_before.items()
                     if "when" not in question and name not in given
                 )
                 if missing:
                     raise InputError(f"no answer for {', '.join(missing)}")
-                asked = {key: value for key, value in given.items() if key in questions}
-                # Copier validates the data against the target's types and validators.
-                read_questions(source, dest, typed_answers(asked, questions))
-        except InputError as error:
-            raise InputError(
-                f"{ANSWERS_FILE}: {error.message}; fix the answer (git log -p {ANSWERS_FILE} "
-                "shows earlier values) and retry. Nothing was changed."
-            ) from None
+                # Answers of questions the new version no longer asks are left out, as
+                # Copier does; computed values are never recorded.
+                asked = {
+                    key: value
+                    for key, value in given.items()
+                    if key in questions and not is_computed(questions[key])
+                }
+                validate_data(target, source, asked)
+            except InputError as error:
+                raise InputError(
+                    f"{ANSWERS_FILE}: {error.message}; fix the answer (git log -p "
+                    f"{ANSWERS_FILE} shows earlier values) and retry. Nothing was changed."
+                ) from None
 
 
 def conflicted_files(project: Path) -> list[str]:
@@ -284,7 +299,11 @@ def _run_copier_update(project: Path, source: TemplateSource) -> None:
 def _require_clean_git_tree(project: Path) -> None:
     if not project.is_dir():
         raise InputError(f"{project}: no such folder")
-    if not checks.in_git_work_tree(project):
+    try:
+        in_work_tree = checks.in_git_work_tree(project)
+    except FileNotFoundError as error:
+        raise ToolMissingError(str(error.strerror)) from None
+    if not in_work_tree:
         raise InputError(
             f"{project} is not in a git work tree; the update must be reviewable and "
             'undoable: run `git init && git add -A && git commit -m "Generate"` first'
@@ -399,13 +418,17 @@ def _status(project: Path, *, ignored: bool = False) -> list[tuple[str, str]]:
 
 
 def _git(project: Path, *args: str) -> str:
-    completed = subprocess.run(
-        ["git", *args],
-        cwd=project,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    try:
+        completed = subprocess.run(
+            ["git", *args],
+            cwd=project,
+            capture_output=True,
+            encoding="utf-8",
+            errors="replace",
+            check=False,
+        )
+    except FileNotFoundError:
+        raise ToolMissingError("git not found on PATH; install git") from None
     if completed.returncode != 0:
         raise InputError(
             f"git {' '.join(args)} failed in {project}: {_last_line(completed.stderr)}"
