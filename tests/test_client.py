@@ -1,9 +1,9 @@
 """The outbound HTTP client's fault injection, run in a generated project: the Go tests of
 internal/platform/httpclient drive a client from httpclient.New against fake downstreams
 (failing, down, slow, rate-limiting) and count what reaches them. This test runs them with
-the race detector, checks that every scenario ran and passed (a deleted or skipped one
-fails here; goleak fails the run on a leaked goroutine), and runs the benchmarks once so
-their figures are printed and kept working."""
+the race detector and checks that every scenario ran and passed: a deleted or skipped one
+fails here, and goleak fails the run on a leaked goroutine. It also runs the benchmarks
+once, so their figures are printed and the benchmarks kept working."""
 
 from __future__ import annotations
 

@@ -133,9 +133,18 @@ def test_start_up_waits_for_seed_then_serves_the_example_api(
     service.wait_for_status("/readyz", 200)
 
     items = built.collection
+    # No downstream is configured: a GET says so in every answer (see test_run_downstream.py).
+    unconfigured = {"downstream": {"service": "pricing", "available": None}, "degraded": True}
     seeded = service.request("GET", f"{items}/seeded-1")
     assert seeded.status == 200
-    assert seeded.json() == {"id": "seeded-1", "on_hand": 5, "reserved": 0, "available": 5}
+    assert seeded.headers["degraded"] == "pricing"
+    assert seeded.json() == {
+        "id": "seeded-1",
+        "on_hand": 5,
+        "reserved": 0,
+        "available": 5,
+        **unconfigured,
+    }
 
     created = service.request("POST", items, json.dumps({"id": "sku-1", "quantity": 10}))
     assert created.status == 201, created.body
@@ -145,7 +154,7 @@ def test_start_up_waits_for_seed_then_serves_the_example_api(
 
     fetched = service.request("GET", f"{items}/sku-1")
     assert fetched.status == 200
-    assert fetched.json() == fresh
+    assert fetched.json() == {**fresh, **unconfigured}
 
     reserved = service.request("POST", f"{items}/sku-1/reservations", '{"quantity": 3}')
     assert reserved.status == 200, reserved.body

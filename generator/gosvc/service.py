@@ -88,8 +88,16 @@ class Service:
     blocks on a full pipe.
     """
 
-    def __init__(self, binary: Path, log_dir: Path, env: Mapping[str, str] | None = None) -> None:
-        self.http_port = free_port()
+    def __init__(
+        self,
+        binary: Path,
+        log_dir: Path,
+        env: Mapping[str, str] | None = None,
+        *,
+        http_port: int | None = None,
+    ) -> None:
+        # A fixed port lets a test restart a service where its callers expect it.
+        self.http_port = http_port if http_port is not None else free_port()
         self.admin_port = free_port()
         self.stdout_path = log_dir / f"{binary.name}.stdout.log"
         self.stderr_path = log_dir / f"{binary.name}.stderr.log"

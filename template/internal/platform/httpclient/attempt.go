@@ -29,7 +29,7 @@ func (t *attemptTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	resp, err := t.next.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
-		if ctx.Err() != nil && req.Context().Err() == nil {
+		if ctx.Err() != nil && !callerGone(req.Context()) {
 			return nil, fmt.Errorf("%w after %s: %w", ErrAttemptTimeout, t.timeout, err)
 		}
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/sony/gobreaker/v2"
 	"go.opentelemetry.io/otel/attribute"
@@ -52,13 +53,24 @@ func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 // its own deadline) says nothing about the downstream and is not counted at all.
 func outcome(callerCtx context.Context, resp *http.Response, err error) error {
 	switch {
-	case callerCtx.Err() != nil:
+	case callerGone(callerCtx):
 		return errCallerGone
 	case err != nil || failedStatus(resp.StatusCode):
 		return errDownstreamFailed
 	default:
 		return nil
 	}
+}
+
+// callerGone reports whether the caller cancelled ctx or its deadline has passed. The
+// deadline is checked as well as ctx.Err: http.Client enforces its Timeout with a timer of
+// its own, which can abort the attempt a moment before the context's deadline fires.
+func callerGone(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	deadline, ok := ctx.Deadline()
+	return ok && !time.Now().Before(deadline)
 }
 
 // failedStatus reports whether a status says the downstream is failing or overloaded, so
@@ -79,13 +91,7 @@ type breakers struct {
 	byHost map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]
 }
 
-func newBreakers(downstream string, cfg Config, logger *slog.Logger, meter metric.Meter) (*breakers, error) {
-	transitions, err := meter.Int64Counter("httpclient.breaker.transitions",
-		metric.WithDescription("Circuit breaker state changes, by downstream, host and new state."),
-		metric.WithUnit("{transition}"))
-	if err != nil {
-		return nil, err
-	}
+func newBreakers(downstream string, cfg Config, logger *slog.Logger, meter metric.Meter) *breakers {
 	minRequests := uint32(cfg.BreakerMinRequests) // #nosec G115 -- validated positive by config
 	return &breakers{
 		settings: gobreaker.Settings{
@@ -101,11 +107,12 @@ func newBreakers(downstream string, cfg Config, logger *slog.Logger, meter metri
 			},
 			IsExcluded: func(err error) bool { return errors.Is(err, errCallerGone) },
 		},
-		logger:      logger,
-		transitions: transitions,
-		downstream:  downstream,
-		byHost:      make(map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]),
-	}, nil
+		logger: logger,
+		transitions: counter(meter, "httpclient.breaker.transitions", "{transition}",
+			"Circuit breaker state changes, by downstream, host and new state."),
+		downstream: downstream,
+		byHost:     make(map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]),
+	}
 }
 
 func (b *breakers) get(host string) *gobreaker.TwoStepCircuitBreaker[struct{}] {

@@ -52,7 +52,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		resp, err := t.next.RoundTrip(areq)
 		if err != nil {
-			if attempt == t.maxAttempts || ctx.Err() != nil || !transient(err) || !t.allowRetry(ctx) {
+			if attempt == t.maxAttempts || callerGone(ctx) || !transient(err) || !t.allowRetry(ctx) {
 				return nil, backoff.Permanent(err)
 			}
 			return nil, err
