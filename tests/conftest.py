@@ -29,8 +29,9 @@ mark other tests `@pytest.mark.xdist_group("name")` to keep them together. Units
 run longest first, by the durations the previous run recorded in .pytest_cache (on a
 fresh clone, by a guess per layer), so neither core idles at the end.
 
-Layers: every test carries exactly one layer marker (the markers in pyproject.toml); a test
-without one is a collection error. At the end pytest prints the time spent per layer.
+Layers: every test carries exactly one layer marker (LAYERS below, registered in
+pyproject.toml); a test without one is a collection error. At the end pytest prints the
+time spent per layer.
 """
 
 from __future__ import annotations
@@ -77,9 +78,17 @@ DURATIONS_KEY = "copier-go-service/durations"
 GROUP_SUFFIX = re.compile(r"@[\w.-]+$")
 
 
+# The layer markers, registered (with what each proves) in pyproject.toml's markers.
+LAYERS = ("unit", "render", "build", "run", "bad_answers", "cli", "delivery", "update")
+
+
 def layers(config: pytest.Config) -> list[str]:
-    """The layer markers: every marker pyproject.toml registers."""
-    return [line.split(":", 1)[0].strip() for line in config.getini("markers")]
+    """The layer markers, in the order above; each must be registered in pyproject.toml."""
+    registered = {line.split(":", 1)[0].strip() for line in config.getini("markers")}
+    unregistered = [layer for layer in LAYERS if layer not in registered]
+    if unregistered:
+        raise pytest.UsageError(f"register the layer markers {unregistered} in pyproject.toml")
+    return list(LAYERS)
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -165,7 +165,12 @@ def _make_manifests(
         args.append(f"IMAGE={image}")
     if version is not None:
         args.append(f"VERSION={version}")
-    result = run_tool(args, cwd=project_path, timeout=120)
+    # render.sh writes a scratch kustomization inside the project while it runs: run it in
+    # a private copy, so tests reading the shared render never see it come and go.
+    with tempfile.TemporaryDirectory(prefix="delivery-manifests-") as scratch:
+        copy = Path(scratch) / "project"
+        shutil.copytree(project_path, copy, symlinks=True, ignore=shutil.ignore_patterns(".git"))
+        result = run_tool(args, cwd=copy, timeout=120)
     assert result.returncode == 0, f"make manifests ENV={environment} failed:\n{result.stderr}"
     return result.stdout
 

@@ -9,7 +9,9 @@ from delivery_tools import GOLANGCI_LINT, GOSEC, ensure_go_tool
 from gosvc.matrix import AnswerSet
 from support import MATRIX, Project, RenderSet, run_tool
 
-pytestmark = pytest.mark.delivery
+# golangci-lint refuses to start while another one runs ("parallel golangci-lint is
+# running", a lock in the temporary folder): these tests share one xdist worker.
+pytestmark = [pytest.mark.delivery, pytest.mark.xdist_group("golangci-lint")]
 
 BY_NAME = {answer_set.name: answer_set for answer_set in MATRIX}
 # The default project, one with a different module path (depguard and goimports read it)
