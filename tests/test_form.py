@@ -182,9 +182,9 @@ def test_ports_are_recorded_as_numbers(tmp_path: Path) -> None:
 def test_derived_description_is_a_sentence_about_the_service(tmp_path: Path) -> None:
     # It used to read "my-svc manages my over HTTP."
     values = derived(tmp_path, service_name="my-svc")
-    assert values["description"] == "my-svc: an HTTP service that manages items."
+    assert values["description"] == "An HTTP service that manages items."
     skeleton = derived(tmp_path, service_name="x1", example_domain=False)
-    assert skeleton["description"] == "x1: an HTTP service in Go."
+    assert skeleton["description"] == "An HTTP service in Go."
 
 
 @pytest.mark.unit
