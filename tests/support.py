@@ -54,6 +54,23 @@ class Built:
     project: Project
     binary: Path
 
+    @property
+    def collection(self) -> str:
+        """The example API's collection path, /v1/<plural>."""
+        return f"/v1/{self.project.values['aggregate_plural']}"
+
+    @property
+    def downstream(self) -> str:
+        return str(self.project.values["downstream_name"])
+
+    def downstream_env(self, suffix: str) -> str:
+        """The name of one of the downstream's variables, e.g. PRICING_URL."""
+        return f"{self.project.values['downstream_env']}_{suffix}"
+
+    @property
+    def seed_variable(self) -> str:
+        return f"{str(self.project.values['context_name']).upper()}_SEED_FILE"
+
 
 # Session fixtures' functions: an answer set's shared render, its shared build, and a
 # private (writable) copy of its render.

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 from copier import run_copy
+from copier._main import Worker
 from gosvc.errors import InputError
 from gosvc.render import render_project
 from jinja2 import FileSystemLoader
@@ -95,23 +96,18 @@ def form_refusal(data: dict[str, Any]) -> str:
 def copier_refusal(data: dict[str, Any], tmp_path: Path) -> str:
     """The message Copier itself shows for `data`, as the interactive form prints it."""
     with pytest.raises(ValueError, match=r"^Validation error for question") as raised:
-        run_copy(
-            str(REPO_ROOT),
-            tmp_path / "project",
-            data=data,
-            vcs_ref="HEAD",
-            defaults=True,
-            pretend=True,
-            quiet=True,
-            skip_tasks=True,
-            exclude=("*",),
-        )
+        pretend_copy(tmp_path, data)
     return str(raised.value)
 
 
 def derived(tmp_path: Path, **data: Any) -> dict[str, Any]:
     """Every value of the form for `data`, defaults derived by Copier, nothing rendered."""
-    worker = run_copy(
+    return dict(pretend_copy(tmp_path, data).answers.combined)
+
+
+def pretend_copy(tmp_path: Path, data: dict[str, Any]) -> Worker:
+    """Copier's copy of this checkout with `data`, asking and validating, writing nothing."""
+    return run_copy(
         str(REPO_ROOT),
         tmp_path / "project",
         data=data,
@@ -122,7 +118,6 @@ def derived(tmp_path: Path, **data: Any) -> dict[str, Any]:
         skip_tasks=True,
         exclude=("*",),
     )
-    return dict(worker.answers.combined)
 
 
 @pytest.mark.bad_answers

@@ -12,13 +12,12 @@ import re
 import socket
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gosvc.service import LOOPBACK, Response, Service, request, wait_for
-from support import DEFAULTS, BuildSet, Project, run_tool
+from support import DEFAULTS, BuildSet, Built, run_tool
 
 pytestmark = pytest.mark.run
 
@@ -43,22 +42,11 @@ CONTRACT_VARIABLES = {
 MAX_BODY_BYTES = 4096
 
 
-@dataclass(frozen=True)
-class Built:
-    project: Project
-    binary: Path
-
-    @property
-    def collection(self) -> str:
-        return f"/v1/{self.project.values['aggregate_plural']}"
-
-
 @pytest.fixture(scope="module")
 def built(built_set: BuildSet) -> Built:
     """The default answers built with the project's `make build` (the run's shared build:
     the delivery tests start the same binary)."""
-    shared = built_set(DEFAULTS)
-    return Built(project=shared.project, binary=shared.binary)
+    return built_set(DEFAULTS)
 
 
 Launch = Callable[..., Service]

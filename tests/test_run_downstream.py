@@ -13,13 +13,12 @@ import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gosvc.service import LOOPBACK, Response, Service, free_port, wait_for
-from support import DEFAULTS, Project, render, run_tool
+from support import DEFAULTS, BuildSet, Built, run_tool
 
 pytestmark = pytest.mark.run
 
@@ -35,33 +34,10 @@ FAST_CLIENT = {
 }
 
 
-@dataclass(frozen=True)
-class Built:
-    project: Project
-    binary: Path
-
-    @property
-    def collection(self) -> str:
-        return f"/v1/{self.project.values['aggregate_plural']}"
-
-    @property
-    def downstream(self) -> str:
-        return str(self.project.values["downstream_name"])
-
-    def downstream_env(self, suffix: str) -> str:
-        return f"{self.project.values['downstream_env']}_{suffix}"
-
-    @property
-    def seed_variable(self) -> str:
-        return f"{str(self.project.values['context_name']).upper()}_SEED_FILE"
-
-
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
-    project = render(DEFAULTS, tmp_path_factory.mktemp("run-downstream") / "service")
-    result = run_tool(["make", "build"], cwd=project.path)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return Built(project=project, binary=project.path / "bin" / project.service_name)
+def built(built_set: BuildSet) -> Built:
+    """The run's shared build of the default answers: consumer and downstream alike."""
+    return built_set(DEFAULTS)
 
 
 Launch = Callable[..., Service]
