@@ -4,14 +4,26 @@ that configuration really fires when a layer imports what it must not."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from delivery_tools import GOLANGCI_LINT, GOSEC, ensure_go_tool
+from delivery_tools import GOLANGCI_LINT, GOSEC, ensure_go_tool, tools_root
+from filelock import FileLock
 from gosvc.matrix import AnswerSet
 from support import MATRIX, Project, RenderSet, run_tool
 
 # golangci-lint refuses to start while another one runs ("parallel golangci-lint is
-# running", a lock in the temporary folder): these tests share one xdist worker.
+# running", a lock in the temporary folder): these tests share one xdist worker, and a
+# file lock serializes them whatever worker or test run they land in.
 pytestmark = [pytest.mark.delivery, pytest.mark.xdist_group("golangci-lint")]
+
+
+@pytest.fixture(autouse=True)
+def one_linter_at_a_time() -> Iterator[None]:
+    tools_root().mkdir(parents=True, exist_ok=True)
+    with FileLock(tools_root() / ".golangci-lint-run.lock"):
+        yield
+
 
 BY_NAME = {answer_set.name: answer_set for answer_set in MATRIX}
 # The default project, one with a different module path (depguard and goimports read it)
