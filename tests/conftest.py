@@ -79,7 +79,18 @@ GROUP_SUFFIX = re.compile(r"@[\w.-]+$")
 
 
 # The layer markers, registered (with what each proves) in pyproject.toml's markers.
-LAYERS = ("unit", "render", "build", "run", "bad_answers", "cli", "delivery", "update")
+LAYERS = (
+    "unit",
+    "render",
+    "build",
+    "run",
+    "bad_answers",
+    "cli",
+    "delivery",
+    "components",
+    "adversarial",
+    "update",
+)
 
 
 def layers(config: pytest.Config) -> list[str]:
