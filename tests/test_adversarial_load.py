@@ -13,9 +13,7 @@ deadline."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -255,68 +253,40 @@ def test_downstream_outage_keeps_latency_bounded_and_goroutines_return(
     figure(f"load: {report.summary()}")
     figure(f"goroutines: {before} before, {during} at the end of the load, {after} after")
     assert report.errors == {}, report.raw["error_examples"]
-    assert set(report.statuses) == {200}, report.summary()  # degraded, never failed
+    # Answered from the fallback (degraded), or, while calls hang until their deadline and
+    # pile up, shed by the concurrency limit: never a failure of the service itself.
+    assert set(report.statuses) <= {200, 503}, report.summary()
+    assert report.raw["retry_after"].get("1", 0) == report.statuses.get(503, 0), report.raw
     assert report.latency(200)["max"] < (timeout + 2) * 1000, report.summary()
     assert after <= before + 2, (before, during, after)
 
 
-WRK_SCRIPT = """
--- Stops each thread after its share of the requests, and prints the totals as JSON.
-local limit = tonumber(os.getenv("WRK_REQUESTS_PER_THREAD"))
-local answered = 0
-function response(status, headers, body)
-  answered = answered + 1
-  if answered >= limit then wrk.thread:stop() end
-end
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    '{"requests": %d, "seconds": %.3f, "connect": %d, "read": %d, "write": %d, '
-    .. '"status": %d, "timeout": %d, "p50_ms": %.3f, "p99_ms": %.3f, "max_ms": %.3f}\\n',
-    summary.requests, summary.duration / 1e6, e.connect, e.read, e.write, e.status,
-    e.timeout, latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
-end
-"""
-
-
 def test_rss_after_100k_requests_returns_near_its_post_start_level(
-    built: Built, start: Launch, tmp_path: Path, figure: Figure
+    built: Built, start: Launch, loadgen: Path, figure: Figure
 ) -> None:
-    total, threads = 100_000, 2
+    """100k requests over 16 keep-alive connections (loadgen: wrk cannot stop after a
+    count), in two parts: the first 20k grow the heap to what this load needs, the other
+    80k must not grow it further."""
     service = start("memory", DRAIN_DELAY="0s")
     url = item_url(service, built)
     for _ in range(10):  # the first requests allocate what every later one reuses
         assert request(service.http_port, "GET", f"{built.collection}/sku-1").status == 200
     post_start = rss_mib(service.process.pid)
-    script = tmp_path / "count.lua"
-    script.write_text(WRK_SCRIPT, encoding="utf-8")
-    result = subprocess.run(
-        ["wrk", f"-t{threads}", "-c16", "-d120s", "-s", str(script), url],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env={**os.environ, "WRK_REQUESTS_PER_THREAD": str(total // threads)},
-    )
-    assert result.returncode == 0, result.stderr
-    totals = json.loads(result.stdout.strip().splitlines()[-1])
-    after_load = rss_mib(service.process.pid)
-    time.sleep(2)
-    settled = rss_mib(service.process.pid)
+    warm = run_load(loadgen, url, requests=20_000, concurrency=16, duration="120s", timeout=180)
+    after_warm = rss_mib(service.process.pid)
+    rest = run_load(loadgen, url, requests=80_000, concurrency=16, duration="300s", timeout=360)
+    after_all = rss_mib(service.process.pid)
+    figure(f"first 20k: {warm.summary()}")
+    figure(f"next 80k: {rest.summary()}")
     figure(
-        f"wrk: {totals['requests']} requests in {totals['seconds']:.1f}s "
-        f"({totals['requests'] / totals['seconds']:.0f}/s), p50/p99/max "
-        f"{totals['p50_ms']:.2f}/{totals['p99_ms']:.2f}/{totals['max_ms']:.2f} ms, errors "
-        f"connect {totals['connect']} read {totals['read']} write {totals['write']} "
-        f"status {totals['status']} timeout {totals['timeout']}"
+        f"RSS: {post_start:.1f} MiB after start, {after_warm:.1f} MiB after 20k requests, "
+        f"{after_all:.1f} MiB after 100k"
     )
-    figure(
-        f"RSS: {post_start:.1f} MiB after start, {after_load:.1f} MiB after the load, "
-        f"{settled:.1f} MiB 2s later"
-    )
-    assert totals["requests"] >= total
-    assert sum(totals[k] for k in ("connect", "read", "write", "status", "timeout")) == 0
-    # A leak of even 100 bytes a request would add 10 MiB.
-    assert settled - post_start < 10, (post_start, after_load, settled)
+    for report in (warm, rest):
+        assert report.errors == {} and set(report.statuses) == {200}, report.summary()
+    assert warm.sent + rest.sent == 100_000
+    # A leak of 64 bytes a request would add 5 MiB over the last 80k.
+    assert after_all - after_warm < 5, (post_start, after_warm, after_all)
+    assert after_all - post_start < 16, (post_start, after_warm, after_all)
     service.process.send_signal(signal.SIGTERM)
     assert service.wait() == 0, service.stderr()
