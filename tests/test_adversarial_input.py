@@ -163,14 +163,15 @@ def post_oversized(port: int, path: str, size: int, chunked: bool) -> Response:
     sock = socket.create_connection((LOOPBACK, port), timeout=10)
     head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
     head += "Transfer-Encoding: chunked\r\n\r\n" if chunked else f"Content-Length: {size}\r\n\r\n"
-    block = b'{"id":"big","note":"' + b"x" * (64 * 1024 - 20)
+    # One JSON object with a string that goes on and on: valid as far as it is read.
+    prefix, block = b'{"id":"big","note":"', b"x" * (64 * 1024)
 
     def send() -> None:
         try:
             sock.sendall(head.encode())
             sent = 0
             while sent < size:
-                data = block[: size - sent]
+                data = (prefix + block if sent == 0 else block)[: size - sent]
                 sock.sendall(f"{len(data):x}\r\n".encode() + data + b"\r\n" if chunked else data)
                 sent += len(data)
             if chunked:
