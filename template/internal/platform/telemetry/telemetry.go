@@ -191,6 +191,9 @@ func (h *limitedHandler) Handle(err error) {
 // the router has matched the request, which then renames the span "METHOD route" and sets
 // http.route (see httpserver.Router).
 func (t *Telemetry) Middleware(untraced ...string) func(http.Handler) http.Handler {
+	if t.tracingOff() {
+		return t.propagateOnly
+	}
 	return func(next http.Handler) http.Handler {
 		return otelhttp.NewHandler(next, "",
 			otelhttp.WithTracerProvider(t.tracerProvider),
