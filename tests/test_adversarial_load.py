@@ -90,11 +90,16 @@ def item_url(service: Service, built: Built) -> str:
 
 
 def probe_latencies(service: Service, stop: threading.Event, seen: list[tuple[int, float]]) -> None:
-    """Ask /livez and /readyz every 100ms until stopped: (status, seconds) of each."""
+    """Ask /livez and /readyz, and the admin listener's /buildinfo, every 100ms until
+    stopped: (status, seconds) of each."""
     while not stop.is_set():
-        for path in ("/livez", "/readyz"):
+        for port, path in (
+            (service.http_port, "/livez"),
+            (service.http_port, "/readyz"),
+            (service.admin_port, "/buildinfo"),
+        ):
             began = time.monotonic()
-            status = request(service.http_port, "GET", path, timeout=5).status
+            status = request(port, "GET", path, timeout=5).status
             seen.append((status, time.monotonic() - began))
         stop.wait(0.1)
 
@@ -148,7 +153,7 @@ def test_overload_sheds_the_excess_and_keeps_admitted_latency_bounded(
     figure(f"limiter off: {off.summary()}")
     for name, probes in (("on", probes_on), ("off", probes_off)):
         worst = max(seconds for _, seconds in probes) * 1000
-        figure(f"probes with the limiter {name}: {len(probes)}, slowest {worst:.1f} ms")
+        figure(f"probes and admin with the limiter {name}: {len(probes)}, slowest {worst:.1f} ms")
 
     # On: the excess is shed with 503 + Retry-After, nothing fails otherwise, and the
     # requests admitted are answered long before those of the unprotected service.
@@ -161,7 +166,7 @@ def test_overload_sheds_the_excess_and_keeps_admitted_latency_bounded(
     # Off: everything is admitted and waits in line behind the downstream.
     assert set(off.statuses) == {200}, off.summary()
     assert off.p99(200) > 2 * on.p99(200), (on.summary(), off.summary())
-    # The probes are never shed.
+    # The probes and the admin listener are never shed.
     assert {status for status, _ in probes_on} == {200}, probes_on
 
 
