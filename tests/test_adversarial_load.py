@@ -188,6 +188,10 @@ def test_sigterm_under_load_fails_no_request_and_exports_every_span(
             HTTP_REQUEST_TIMEOUT="4s",
             OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
             OTEL_BSP_SCHEDULE_DELAY="200",
+            # About shutdown, not overload: a scheduling hiccup of a loaded machine must not
+            # get requests shed (the overload test covers that).
+            OVERLOAD_MIN_LIMIT="500",
+            OVERLOAD_INITIAL_LIMIT="500",
             **{built.downstream_env("URL"): downstream.collection(built.collection.split("/")[-1])},
         )
         load = BackgroundLoad(
@@ -216,7 +220,8 @@ def test_sigterm_under_load_fails_no_request_and_exports_every_span(
         f"listener refused at {ready['refused_after_s']:.2f}s, exit {code} after {took:.2f}s "
         f"(DRAIN_DELAY {drain:.0f}s + SHUTDOWN_TIMEOUT {shutdown:.0f}s)"
     )
-    figure(f"server spans exported: {server_spans} for {report.statuses.get(200, 0)} answers")
+    answered = sum(report.statuses.values())
+    figure(f"server spans exported: {server_spans} for {answered} answers")
     assert code == 0, service.stderr()
     assert report.errors == {}, report.raw["error_examples"]
     assert set(report.statuses) == {200}, report.summary()
@@ -224,7 +229,7 @@ def test_sigterm_under_load_fails_no_request_and_exports_every_span(
     assert ready["failed_status"] == 503
     assert 0 < ready["failed_after_s"] < ready["refused_after_s"], ready
     assert took < drain + shutdown, took
-    assert server_spans == report.statuses[200], spans.server()
+    assert server_spans == answered, spans.server()
 
 
 def test_downstream_outage_keeps_latency_bounded_and_goroutines_return(
