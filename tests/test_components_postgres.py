@@ -14,9 +14,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from gosvc.bench import wrk
 from gosvc.service import Service
 from postgres_support import PostgresCluster, shared_cluster
-from support import MATRIX, BuildSet, Built, SharedWork, run_tool
+from support import DEFAULTS, MATRIX, BuildSet, Built, SharedWork, run_tool
 
 pytestmark = pytest.mark.components
 
@@ -237,3 +238,47 @@ def test_benchmark_postgres_repository_get_and_update(
     load = Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3]
     print(f"\npostgres repository (load average {' '.join(load)}):")
     print("\n".join(lines))
+
+
+def test_benchmark_api_throughput_postgres_vs_memory(
+    built: Built, built_set: BuildSet, cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    """The example's GET of one record through wrk (the bench's load generator), the memory
+    service and the postgres one in alternating rounds; figures printed, not asserted."""
+    memory = built_set(DEFAULTS)
+    url = new_database(cluster, "throughput")
+    assert migrate(built, url, "up").returncode == 0
+    services = {}
+    for name, target, env in (
+        ("memory", memory, {}),
+        ("postgres", built, {"DATABASE_URL": url, "DATABASE_MAX_CONNS": "16"}),
+    ):
+        (tmp_path / name).mkdir()
+        service = Service(target.binary, log_dir=tmp_path / name, env={"LOG_LEVEL": "warn", **env})
+        services[name] = (service, target)
+    try:
+        for service, target in services.values():
+            service.wait_for_status("/readyz", 200)
+            created = service.request(
+                "POST", target.collection, json.dumps({"id": "sku-bench", "quantity": 10})
+            )
+            assert created.status == 201, created.body
+        load = wrk.Load(threads=2, connections=32, seconds=5)
+        results: dict[str, list[wrk.Result]] = {name: [] for name in services}
+        for _ in range(3):
+            for name, (service, target) in services.items():
+                address = f"http://127.0.0.1:{service.http_port}{target.collection}/sku-bench"
+                results[name].append(wrk.run(address, load, tmp_path))
+    finally:
+        for service, _ in services.values():
+            service.stop()
+    load_average = " ".join(Path("/proc/loadavg").read_text(encoding="utf-8").split()[:3])
+    print(f"\nGET {built.collection}/{{id}}, wrk -t2 -c32 -d5s x 3 rounds (load {load_average}):")
+    for name, runs in results.items():
+        assert all(run.requests > 0 for run in runs)
+        best = max(runs, key=lambda run: run.requests_per_second)
+        print(
+            f"  {name:9} {best.requests_per_second:9.0f} req/s (best of 3; all: "
+            + ", ".join(f"{run.requests_per_second:.0f}" for run in runs)
+            + f")  p50 {best.p50_ms:.2f} ms  p99 {best.p99_ms:.2f} ms  errors {best.errors}"
+        )
