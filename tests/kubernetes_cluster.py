@@ -38,7 +38,6 @@ SOURCES = Path(__file__).resolve().parent / "k8scluster"
 KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager")
-NODE_NAME = "copier-test-node"  # the kubelet of kubernetes_node
 STARTUP_TIMEOUT = 180.0  # seconds; on a loaded machine the apiserver needs a while
 
 T = TypeVar("T")
@@ -140,8 +139,7 @@ class ControlPlane:
     server: str
     token: str
     ca_file: Path
-    kubeconfig: Path  # the admin's
-    node_kubeconfig: Path  # system:node:NODE_NAME's, for a kubelet
+    kubeconfig: Path  # the admin's (system:masters)
     components: list[Component] = field(default_factory=list)
     started_in: float = 0.0
 
@@ -176,14 +174,8 @@ class ControlPlane:
             # kube-apiserver writes a self-signed CA and serving certificate here.
             ca_file=cert_dir / "apiserver.crt",
             kubeconfig=root / "kubeconfig",
-            node_kubeconfig=root / "node.kubeconfig",
         )
-        node_token = secrets.token_hex(16)
-        (root / "tokens.csv").write_text(
-            f'{token},admin,admin,"system:masters"\n'
-            # A kubelet (kubernetes_node), authorized by the Node authorizer.
-            f'{node_token},system:node:{NODE_NAME},{NODE_NAME},"system:nodes"\n'
-        )
+        (root / "tokens.csv").write_text(f'{token},admin,admin,"system:masters"\n')
         key = root / "service-account.key"
         with key.open("wb") as output:
             subprocess.run(
@@ -205,8 +197,7 @@ class ControlPlane:
             capture_output=True,
             check=True,
         )
-        for path, user_token in ((plane.kubeconfig, token), (plane.node_kubeconfig, node_token)):
-            path.write_text(_kubeconfig(server, plane.ca_file, user_token))
+        plane.kubeconfig.write_text(_kubeconfig(server, plane.ca_file, token))
         return plane
 
     def _spawn(self, name: str, argv: list[str]) -> Component:

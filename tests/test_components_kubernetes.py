@@ -28,7 +28,7 @@ import yaml
 from delivery_support import ENVIRONMENTS, manifests_text
 from gosvc.matrix import AnswerSet
 from kubernetes_cluster import ControlPlane, wait_until
-from support import DEFAULTS, MATRIX, Project, RenderSet
+from support import DEFAULTS, MATRIX, Project, RenderSet, run_tool
 
 pytestmark = [pytest.mark.components, pytest.mark.xdist_group("kubernetes")]
 
@@ -392,20 +392,30 @@ def changed_config_value(project: Project, environment: str, key: str, value: st
     path.write_text(changed, encoding="utf-8")
 
 
+def make_manifests(project: Project, environment: str) -> str:
+    """`make manifests` of a private project, read afresh (manifests_text caches)."""
+    result = run_tool(
+        ["make", "--no-print-directory", "manifests", f"ENV={environment}", f"IMAGE={IMAGE}"],
+        cwd=project.path,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_a_changed_config_value_rolls_out_with_the_declared_surge(
     fresh_project: Project, control_plane: ControlPlane
 ) -> None:
     project = fresh_project
     namespace = name = project.service_name
     plane = control_plane
-    before = manifests_text(project, "prod", IMAGE)
+    before = make_manifests(project, "prod")
     with namespace_applied(plane, before):
         deployment = settled_replicas(plane, namespace, name)
         [old] = replica_sets(plane, namespace, name)
         old_config = deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"][0]
 
         changed_config_value(project, "prod", "LOG_LEVEL", "error")
-        after = manifests_text(project, "prod", IMAGE)
+        after = make_manifests(project, "prod")
         apply(plane, after)
 
         replicas = deployment["spec"]["replicas"]
