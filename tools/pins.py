@@ -47,6 +47,7 @@ GO_SUM_TEMPLATE = REPO_ROOT / "template" / "go.sum.jinja"
 DEPENDENCY_ANSWERS: dict[str, tuple[Any, ...]] = {
     "example_domain": (True, False),
     "pact": (True, False),
+    "database": ("memory", "postgres"),
 }
 
 # Combinations copier.yml's validators refuse, so no project has them: never rendered.
