@@ -4,10 +4,11 @@ etcd and the Kubernetes binaries are built from their Go modules (tests/k8sclust
 from go.etcd.io/etcd/server/v3, kube-apiserver, kube-controller-manager, kube-scheduler and
 the kubelet (for kubernetes_node) from k8s.io/kubernetes with its staging modules replaced
 by their releases) into the tools cache, once per version and Go version, like the other
-tools (delivery_tools). Then `ControlPlane.start` runs etcd, kube-apiserver (a static token for an admin, a generated
-service-account key, self-signed serving certificates in a temporary --cert-dir, the
-default admission plugins with PodSecurity) and kube-controller-manager (Deployment,
-ReplicaSet, HPA, namespace and the other controllers), all bound to 127.0.0.1 on free ports.
+tools (delivery_tools). Then `ControlPlane.start` runs etcd, kube-apiserver (a static
+token for an admin, a generated service-account key, self-signed serving certificates in
+a temporary --cert-dir, the default admission plugins with PodSecurity) and
+kube-controller-manager (Deployment, ReplicaSet, HPA, namespace and the other
+controllers), all bound to 127.0.0.1 on free ports.
 Without a node (kubernetes_node) pods pass admission and are stored, then stay Pending.
 
 Run ``python tests/kubernetes_cluster.py`` to build the binaries and print how long it took.
