@@ -18,8 +18,8 @@
 // service and into its outgoing calls, but nothing is exported and nothing is logged about
 // a missing collector.
 //
-// Only traces are set up here; metrics and the log bridge will get their providers from
-// the same resource and shut down through the same [Telemetry.Shutdown].
+// Metrics (metrics.go) come from the same resource and shut down through the same
+// [Telemetry.Shutdown].
 package telemetry
 
 import (
@@ -35,6 +35,8 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
@@ -55,6 +57,7 @@ type Telemetry struct {
 	tracerProvider trace.TracerProvider
 	propagator     propagation.TextMapPropagator
 	exporting      bool
+	metrics        metricsSetup
 	shutdown       []func(context.Context) error
 }
 
@@ -64,6 +67,7 @@ func New(ctx context.Context, svc Service) (*Telemetry, error) {
 	t := &Telemetry{
 		// Set explicitly: the SDK's default propagator propagates nothing.
 		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
+		metrics:    metricsSetup{provider: metricnoop.NewMeterProvider()},
 	}
 
 	disabled, err := envBool("OTEL_SDK_DISABLED")
@@ -84,6 +88,14 @@ func New(ctx context.Context, svc Service) (*Telemetry, error) {
 	)
 	if err != nil {
 		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES or OTEL_SERVICE_NAME: %w", err)
+	}
+
+	t.metrics, err = newMetrics(ctx, res)
+	if err != nil {
+		return nil, err
+	}
+	if t.metrics.shutdown != nil {
+		t.shutdown = append(t.shutdown, t.metrics.shutdown)
 	}
 
 	// The SDK reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG itself.
@@ -146,6 +158,17 @@ func (t *Telemetry) Exporting() bool { return t.exporting }
 // TracerProvider is the provider components create their tracers from.
 func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tracerProvider }
 
+// MeterProvider is the provider components create their meters from.
+func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.metrics.provider }
+
+// MetricsExporters names the metric exporters in use (OTEL_METRICS_EXPORTER); none when
+// metrics are not exported.
+func (t *Telemetry) MetricsExporters() []string { return slices.Clone(t.metrics.exporters) }
+
+// MetricsHandler serves the metrics in the Prometheus text and OpenMetrics formats with
+// OTEL_METRICS_EXPORTER=prometheus, for the admin listener's /metrics; nil otherwise.
+func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics.handler }
+
 // Propagator injects and extracts trace context and baggage in HTTP headers.
 func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.propagator }
 
@@ -155,6 +178,7 @@ func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.propag
 // Only the composition root calls it.
 func (t *Telemetry) InstallGlobals(handle func(error)) {
 	otel.SetTracerProvider(t.tracerProvider)
+	otel.SetMeterProvider(t.metrics.provider)
 	otel.SetTextMapPropagator(t.propagator)
 	otel.SetErrorHandler(otel.ErrorHandlerFunc(handle))
 }
@@ -166,6 +190,9 @@ func (t *Telemetry) Middleware(untraced ...string) func(http.Handler) http.Handl
 	return func(next http.Handler) http.Handler {
 		return otelhttp.NewHandler(next, "http.server",
 			otelhttp.WithTracerProvider(t.tracerProvider),
+			// The server's metrics come from httpserver.Metrics, with bounded labels; otelhttp's
+			// would label them with the client's Host header.
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 			otelhttp.WithPropagators(t.propagator),
 			otelhttp.WithFilter(func(r *http.Request) bool { return !slices.Contains(untraced, r.URL.Path) }),
 		)
