@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 # Extra pytest arguments, e.g. make test PYTEST_ARGS='-m "unit or render"'.
 PYTEST_ARGS ?=
 
-.PHONY: help demo test unit lint typecheck format smoke clean
+.PHONY: help demo test unit lint typecheck format smoke pins clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,6 +45,12 @@ format: $(STAMP) ## apply ruff's fixes and formatting
 
 smoke: $(STAMP) ## gosvc smoke over tests/matrix.yml (race detector on)
 	$(BIN)/gosvc smoke --race
+
+# Extra tools/pins.py arguments, e.g. make pins PINS_ARGS=--smoke.
+PINS_ARGS ?=
+
+pins: $(STAMP) ## re-tidy template/go.sum.jinja for every answer set that changes dependencies
+	$(BIN)/python tools/pins.py $(PINS_ARGS)
 
 clean: ## remove the venv, caches and the demo service
 	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache
