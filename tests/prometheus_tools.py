@@ -36,7 +36,10 @@ PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.x; the module's tags are v0.<min
 def ensure_prometheus() -> Path:
     """The folder holding the `prometheus` and `promtool` binaries, built if missing."""
     final_dir = tools_root() / f"prometheus-{PROMETHEUS_VERSION}-{go_version()}"
-    packages = [f"{PROMETHEUS_MODULE}/cmd/{name}@{PROMETHEUS_VERSION}" for name in ("prometheus", "promtool")]
+    packages = [
+        f"{PROMETHEUS_MODULE}/cmd/{name}@{PROMETHEUS_VERSION}"
+        for name in ("prometheus", "promtool")
+    ]
     with tempfile.TemporaryDirectory() as outside_any_module:
         # promtool is built by the same command, so its presence follows prometheus'.
         _install_atomically(
@@ -60,9 +63,11 @@ class Prometheus:
         workdir: Path,
         scrape_jobs: Mapping[str, list[str]],
         rule_files: list[Path] | None = None,
+        port: int | None = None,
     ) -> None:
         binary = ensure_prometheus() / "prometheus"
-        self.port = free_port()
+        # A port chosen beforehand lets a service be told where to push before this starts.
+        self.port = port if port is not None else free_port()
         self.url = f"http://{LOOPBACK}:{self.port}"
         config = {
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
@@ -159,7 +164,8 @@ class Prometheus:
 def main() -> int:
     started = time.monotonic()
     folder = ensure_prometheus()
-    print(f"prometheus and promtool {PROMETHEUS_VERSION}: {folder} ({time.monotonic() - started:.1f}s)")
+    took = time.monotonic() - started
+    print(f"prometheus and promtool {PROMETHEUS_VERSION}: {folder} ({took:.1f}s)")
     print(shutil.which("go"), go_version())
     return 0
 

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.delivery
 def with_monitoring(project_copy: CopySet, tmp_path: Path, environment: str) -> Project:
     """A copy of the default render whose `environment` overlay adds the component."""
     project = project_copy(DEFAULTS, tmp_path / "project")
-    kustomization = project.path / "deploy" / "kustomize" / "overlays" / environment / "kustomization.yaml"
+    kustomization = (
+        project.path / "deploy" / "kustomize" / "overlays" / environment / "kustomization.yaml"
+    )
     document = yaml.safe_load(kustomization.read_text(encoding="utf-8"))
     document.setdefault("components", []).append("../../components/monitoring")
     kustomization.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
@@ -57,7 +59,9 @@ def test_monitoring_component_scrapes_the_admin_port_as_the_rules_job(
 
     # The job label comes from a pod label whose value is the job the SLO rules select.
     assert pod_labels[monitor["spec"]["jobLabel"]] == project.service_name
-    rules = (project.path / "deploy" / "observability" / "slo-rules.yaml").read_text(encoding="utf-8")
+    rules = (project.path / "deploy" / "observability" / "slo-rules.yaml").read_text(
+        encoding="utf-8"
+    )
     assert f'job="{project.service_name}"' in rules
 
     # It scrapes the admin port, which the container names, at /metrics.
@@ -75,4 +79,4 @@ def test_strict_decoder_refuses_a_misspelt_pod_monitor(
     assert "podMetricsEndpoints:" in text
     result = decode_strictly(text.replace("podMetricsEndpoints:", "podMetricEndpoints:", 1))
     assert result.returncode == 1
-    assert 'unknown field "spec.podMetricEndpoints"' in result.stderr
+    assert 'unknown field "podMetricEndpoints"' in result.stderr

@@ -14,7 +14,7 @@ from support import MATRIX, REPO_ROOT, Project, RenderSet, run_tool
 
 pytestmark = pytest.mark.render
 
-PLATFORM_PACKAGES = ("config", "httpserver", "health", "respond", "logging")
+PLATFORM_PACKAGES = ("config", "httpserver", "health", "respond", "logging", "overload")
 CONTEXT_LAYERS = ("domain", "application", "infrastructure", "adapter/http")
 # `${{ ... }}` is GitHub Actions syntax the workflow keeps on purpose.
 LEFTOVER_JINJA = re.compile(r"(?<!\$)\{\{|\{%|%\}")

@@ -36,6 +36,8 @@ CONTRACT_VARIABLES = {
     "HTTP_MAX_BODY_BYTES",
     "HTTP_REQUEST_TIMEOUT",
     "PPROF_ENABLED",
+    "OVERLOAD_ENABLED",
+    "OVERLOAD_MAX_WAIT",
     # <CONTEXT>_SEED_FILE since template 0.2.0 (SEED_FILE before); the default context.
     "INVENTORY_SEED_FILE",
 }

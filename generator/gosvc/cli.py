@@ -1,4 +1,4 @@
-"""The gosvc command line: new, check, smoke, demo, update.
+"""The gosvc command line: new, check, smoke, demo, update, bench.
 
 Exit codes: 0 success; 1 a failure that is not the user's input (a check of a generated
 project failed, the template failed to render, a tool is missing); 2 bad input (one line
@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TypeAlias
 
 from gosvc import EXIT_CHECK_FAILED, EXIT_INTERRUPTED, EXIT_OK
 from gosvc.answers import parse_data_items
+from gosvc.bench import report, wrk
+from gosvc.bench import run as bench_run
 from gosvc.checks import check_new_project, describe, missing_tools, run_checks, steps
 from gosvc.demo import run_demo
 from gosvc.errors import GosvcError, InputError, ToolMissingError
@@ -201,6 +204,94 @@ def _demo(args: argparse.Namespace) -> int:
     return run_demo(source, args.workdir, sys.stdout)
 
 
+# ---------------------------------------------------------------- bench
+
+
+def _register_bench(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure a generated service beside a bare net/http server (figures, no verdict)",
+        description="Build the service in PATH (into a scratch folder: the project is left "
+        "as it is) and a bare net/http server answering the same bytes on the same route, "
+        "drive each with wrk over loopback in alternating rounds, and print requests/s, "
+        "p50/p99 latency and their ratios to the baseline (the example's GET of one record, "
+        "with the default settings and with telemetry and the access log off, and /livez), "
+        "p99 at half the baseline's maximum load, idle RSS, exec to /startupz 200, binary "
+        "size and the time of copier copy without and with its tasks.",
+    )
+    parser.add_argument("path", type=Path, metavar="PATH", help="a generated project")
+    parser.add_argument(
+        "--duration", type=int, default=10, metavar="SECONDS", help="each wrk run (default 10)"
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=3, metavar="N", help="runs per server (default 3)"
+    )
+    parser.add_argument("--threads", type=int, default=2, metavar="N", help="wrk threads (2)")
+    parser.add_argument(
+        "--connections", type=int, default=64, metavar="N", help="wrk connections (64)"
+    )
+    parser.add_argument(
+        "--startup-samples",
+        type=int,
+        default=20,
+        metavar="N",
+        help="starts timed for exec to /startupz 200; the median is reported (default 20)",
+    )
+    parser.add_argument(
+        "--compare",
+        action="append",
+        default=[],
+        choices=["go-zero"],
+        help="add a row for another framework serving the same bytes: go-zero (its rest "
+        "server, default chain; built from the Go module proxy once, then cached)",
+    )
+    parser.add_argument(
+        "--no-copy-times",
+        dest="copy_times",
+        action="store_false",
+        help="leave out the copier copy timings",
+    )
+    parser.add_argument("--json", type=Path, metavar="FILE", help="also write the figures as JSON")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE",
+        help="also draw a PNG bar chart of the ratios and latencies (needs the [plot] extra)",
+    )
+    _add_template_options(parser)
+    parser.set_defaults(run=_bench)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    for name in ("duration", "rounds", "threads", "connections", "startup_samples"):
+        if getattr(args, name) <= 0:
+            raise InputError(f"--{name.replace('_', '-')} must be more than 0")
+    _require_go()
+    options = bench_run.Options(
+        path=args.path,
+        source=resolve(args.template, args.vcs_ref),
+        load=wrk.Load(args.threads, args.connections, args.duration),
+        rounds=args.rounds,
+        startup_samples=args.startup_samples,
+        compare=tuple(args.compare),
+        copy_times=args.copy_times,
+        out=sys.stdout,
+    )
+    if args.plot is not None:
+        report.require_matplotlib()
+    bench_run.clean_environment()
+    with tempfile.TemporaryDirectory(prefix="gosvc-bench-") as scratch:
+        figures = bench_run.bench(options, Path(scratch))
+    print("\n" + report.table(figures))
+    if args.json is not None:
+        report.write_json(figures, args.json)
+        print(f"\nwrote the figures to {args.json}")
+    if args.plot is not None:
+        report.write_plot(figures, args.plot)
+        print(f"wrote the chart to {args.plot}")
+    return EXIT_OK
+
+
 # --------------------------------------------------------------- shared
 
 
@@ -233,4 +324,5 @@ REGISTRARS: tuple[Callable[[Subparsers], None], ...] = (
     _register_smoke,
     _register_demo,
     _register_update,
+    _register_bench,
 )
