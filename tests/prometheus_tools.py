@@ -77,6 +77,7 @@ class Prometheus:
             ],
             "rule_files": [str(path) for path in rule_files or []],
         }
+        workdir.mkdir(parents=True, exist_ok=True)
         config_file = workdir / "prometheus.yml"
         config_file.write_text(yaml.safe_dump(config), encoding="utf-8")
         self.log_path = workdir / "prometheus.log"
