@@ -41,7 +41,7 @@ import re
 import shutil
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +52,7 @@ from support import (
     BuildSet,
     Built,
     CopySet,
+    Figure,
     Project,
     RenderSet,
     SharedWork,
@@ -67,6 +68,7 @@ GUESSED_SECONDS = {
     "update": 40.0,
     "build": 30.0,
     "run": 10.0,
+    "adversarial": 15.0,
     "cli": 10.0,
     "delivery": 5.0,
     "render": 0.5,
@@ -108,6 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["GOFLAGS"] = go_environment()["GOFLAGS"]
     if not hasattr(config, "workerinput"):  # the controller, or a run without xdist
         config.pluginmanager.register(LayerTimes(config), "copier-go-service-layer-times")
+        config.pluginmanager.register(Figures(), "copier-go-service-figures")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -116,6 +119,19 @@ def go_toolchain() -> None:
     missing = [tool for tool in ("go", "gofmt", "git", "make") if shutil.which(tool) is None]
     if missing:
         pytest.fail(f"the template tests need {', '.join(missing)} on PATH", pytrace=False)
+
+
+@pytest.fixture
+def figure(record_property: Callable[[str, object], None]) -> Figure:
+    """`figure(line)` reports a measured figure: printed (seen with -s) and listed in the
+    "figures" section at the end of the run, from every xdist worker. Figures are shown,
+    never asserted."""
+
+    def report(line: str) -> None:
+        print(line)
+        record_property("figure", line)
+
+    return report
 
 
 @pytest.fixture(scope="session")
@@ -241,6 +257,30 @@ def _order_longest_first(config: pytest.Config, items: list[pytest.Item]) -> Non
 
 
 # ------------------------------------------------------------------ timing
+
+
+class Figures:
+    """Collects the `figure` lines of every test (under xdist, from the workers' reports)
+    and prints them at the end, so the adversarial tests' measurements are seen."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, str]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call":
+            test = GROUP_SUFFIX.sub("", report.nodeid)
+            self.lines += [(test, str(v)) for k, v in report.user_properties if k == "figure"]
+
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if not self.lines:
+            return
+        terminalreporter.section("figures")
+        shown = ""
+        for test, line in self.lines:
+            if test != shown:
+                terminalreporter.write_line(test)
+                shown = test
+            terminalreporter.write_line(f"  {line}")
 
 
 class LayerTimes:

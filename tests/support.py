@@ -77,6 +77,8 @@ class Built:
 RenderSet = Callable[[AnswerSet], Project]
 BuildSet = Callable[[AnswerSet], Built]
 CopySet = Callable[[AnswerSet, Path], Project]
+# The `figure` fixture's function: report one line of measured figures.
+Figure = Callable[[str], None]
 
 
 def render(answer_set: AnswerSet, dest: Path) -> Project:

@@ -1,17 +1,21 @@
-"""Delivery, Makefile: `make run` stops cleanly on Ctrl-C, and `make bench` runs
-benchmarks and nothing else."""
+"""Delivery, Makefile: `make run` stops cleanly on Ctrl-C, `make bench` runs benchmarks and
+nothing else, `make load` drives a running service, `make escape` lists heap moves, and the
+hot path's allocation budget names what a change adds."""
 
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
-from support import Project, run_tool
+from gosvc.service import Service
+from support import DEFAULTS, BuildSet, Project, run_tool
 
 pytestmark = pytest.mark.delivery
 
@@ -81,3 +85,53 @@ def test_make_bench_runs_benchmarks_only(fresh_project: Project) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "BenchmarkOnlyThis" in result.stdout
     assert "a test ran" not in result.stdout
+
+
+def test_make_load_drives_the_running_service(built_set: BuildSet, tmp_path: Path) -> None:
+    built = built_set(DEFAULTS)
+    service = Service(built.binary, log_dir=tmp_path)
+    try:
+        service.wait_for_status("/startupz", 200)
+        result = run_tool(
+            ["make", "load", f"SERVICE_URL=http://127.0.0.1:{service.http_port}",
+             "DURATION=1s", "CONNECTIONS=4"],
+            cwd=built.project.path, timeout=120,
+        )  # fmt: skip
+        # The record make load created, so the GET it drove answered 200, not 404.
+        record = service.request("GET", f"{built.collection}/load-1")
+    finally:
+        service.stop()
+    assert result.returncode == 0, result.stdout + result.stderr
+    print(result.stdout)
+    assert f"{built.collection}/load-1" in result.stdout
+    assert "Requests/sec:" in result.stdout and "Latency Distribution" in result.stdout
+    assert "Non-2xx" not in result.stdout, result.stdout
+    assert record.status == 200
+
+
+def test_make_escape_lists_what_the_hot_packages_move_to_the_heap(
+    built_set: BuildSet,
+) -> None:
+    project = built_set(DEFAULTS).project
+    result = run_tool(["make", "escape"], cwd=project.path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    context = project.values["context_name"]
+    for package in ("platform/respond", "platform/httpserver", f"{context}/adapter/http"):
+        assert any(package in line and "heap" in line for line in lines), (package, lines)
+
+
+def test_allocation_budget_names_how_many_a_change_adds(fresh_project: Project) -> None:
+    """One header set the ordinary way on every response is one allocation more."""
+    middleware = fresh_project.path / "internal" / "platform" / "httpserver" / "middleware.go"
+    source = middleware.read_text(encoding="utf-8")
+    assignment = 'h["Referrer-Policy"] = noReferrer'
+    assert assignment in source
+    middleware.write_text(
+        source.replace(assignment, 'h.Set("Referrer-Policy", "no-referrer")'), encoding="utf-8"
+    )
+    command = shlex.split("go test -count=1 -run Allocations ./cmd/...")
+    result = run_tool(command, cwd=fresh_project.path)
+    assert result.returncode != 0, result.stdout
+    assert "1 more than its budget of" in result.stdout, result.stdout
+    assert "(defaults)" in result.stdout and "(quiet)" in result.stdout

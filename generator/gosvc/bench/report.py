@@ -3,48 +3,58 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 from typing import Any
 
 from gosvc.errors import ToolMissingError
 
 MB = 1024 * 1024
+WIDTH = 100  # the rows are this wide; the notes are wrapped to it
+LABEL = 44  # the rows' names
 
 
 def table(figures: dict[str, Any]) -> str:
     machine, load = figures["machine"], figures["load"]
-    lines = [
+    header = [
         f"gosvc bench: {figures['service']}, {figures['route']} over loopback",
         f"load: {machine['wrk']}, {load['threads']} threads, {load['connections']} connections, "
         f"{load['rounds']} rounds of {load['seconds']:g} s per server, alternating; "
-        "each figure is the median of its rounds; req/s counts successful answers only",
+        "each figure is the median of its rounds; req/s counts successful answers only "
+        "(errors: answers that were not 2xx, e.g. 503 from load shedding)",
         f"machine: {machine['cpus']} CPUs, {machine['go']}, load average "
         f"{machine['load_average_start']:.1f} at the start and {machine['load_average_end']:.1f} "
         "at the end (anything else running lowers every figure, the ratios less so)",
+    ]
+    lines = [
+        *(textwrap.fill(line, WIDTH, subsequent_indent="  ") for line in header),
         "",
-        f"{'':<52} {'req/s':>9} {'ratio':>5} {'(range)':>11} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'idle RSS':>9} {'errors':>7}",
+        f"{'':<{LABEL}} {'req/s':>8} {'ratio':>5} {'(range)':>9} {'p50 ms':>6} {'p99 ms':>7} "
+        f"{'idle RSS':>8} {'errors':>6}",
     ]
     for row in figures["targets"]:
         spread = f"{row['ratio_min']:.2f}-{row['ratio_max']:.2f}"
         lines.append(
-            f"{row['label']:<52} {row['requests_per_second']:>9,.0f} {row['ratio']:>5.2f} "
-            f"{spread:>11} {row['p50_ms']:>7.2f} {row['p99_ms']:>7.2f} "
-            f"{row['idle_rss_bytes'] / MB:>6.1f} MB {error_share(row):>7}"
+            f"{row['label']:<{LABEL}} {row['requests_per_second']:>8,.0f} {row['ratio']:>5.2f} "
+            f"{spread:>9} {row['p50_ms']:>6.2f} {row['p99_ms']:>7.2f} "
+            f"{row['idle_rss_bytes'] / MB:>5.1f} MB {error_share(row):>6}"
         )
     offered = figures["targets"][0]["half_load"]["requests_per_second"]
     lines += [
         "",
-        f"at half the baseline's maximum ({load['half_load_connections']} connections, each "
-        f"pausing {load['half_load_delay_ms']} ms between requests; the baseline got "
-        f"{offered:,.0f} req/s):",
-        f"{'':<52} {'req/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'p99 / baseline p99':>19}",
+        textwrap.fill(
+            f"at half the baseline's maximum ({load['half_load_connections']} connections, "
+            f"each pausing {load['half_load_delay_ms']} ms between requests; the baseline got "
+            f"{offered:,.0f} req/s):",
+            WIDTH,
+        ),
+        f"{'':<{LABEL}} {'req/s':>8} {'p50 ms':>6} {'p99 ms':>7} {'p99 / baseline p99':>19}",
     ]
     for row in figures["targets"]:
         half = row["half_load"]
         ratio = f"{half['p99_ratio']:.2f}" if half["p99_ratio"] is not None else "-"
         lines.append(
-            f"{row['label']:<52} {half['requests_per_second']:>9,.0f} {half['p50_ms']:>7.2f} "
+            f"{row['label']:<{LABEL}} {half['requests_per_second']:>8,.0f} {half['p50_ms']:>6.2f} "
             f"{half['p99_ms']:>7.2f} {ratio:>19}"
         )
     startup = figures["startup_ms"]
@@ -69,7 +79,8 @@ def error_share(row: dict[str, Any]) -> str:
     """Answers that were errors (go-zero sheds load with 503 when the CPU is busy)."""
     if not row["errors"]:
         return "0"
-    return f"{100 * row['errors'] / row['requests']:.1f}%"
+    share = 100 * row["errors"] / row["requests"]
+    return f"{share:.1f}%" if share >= 0.05 else "<0.1%"
 
 
 def write_json(figures: dict[str, Any], path: Path) -> None:

@@ -195,24 +195,24 @@ def make_targets(
         ),
         Target(
             "service",
-            "service, defaults (access log, tracing, no export)",
+            "service: defaults (log, spans, no export)",
             service(DEFAULTS_ENV),
             record,
         ),
         Target(
             "service-quiet",
-            "service, telemetry and access log off",
+            "service: telemetry and access log off",
             service(QUIET_ENV),
             record,
         ),
-        Target("service-livez", "service, defaults, GET /livez", service(DEFAULTS_ENV), "/livez"),
+        Target("service-livez", "service: defaults, GET /livez", service(DEFAULTS_ENV), "/livez"),
     ]
     if gozero is not None:
         route = re.sub(r"\{([^/{}]+)\}", r":\1", project.record_pattern)
         targets.append(
             Target(
                 "go-zero",
-                f"go-zero {servers.GOZERO_VERSION} rest, default chain, no request log",
+                f"go-zero {servers.GOZERO_VERSION}: its defaults, no request log",
                 helper([str(gozero)], route),
                 record,
             )

@@ -2,8 +2,6 @@ package respond
 
 import "net/http"
 
-const problemContentType = "application/problem+json"
-
 // Problem is an RFC 9457 problem details object. Code is an extension member: a stable,
 // machine-readable reason (e.g. "not_found", "insufficient_quantity") that clients can switch
 // on, where Title and Detail are for people.

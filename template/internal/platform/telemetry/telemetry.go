@@ -187,6 +187,9 @@ func (t *Telemetry) InstallGlobals(handle func(error)) {
 // request's traceparent header. Requests for the untraced paths (e.g. the probes, which
 // the kubelet calls every few seconds) get no span.
 func (t *Telemetry) Middleware(untraced ...string) func(http.Handler) http.Handler {
+	if t.tracingOff() {
+		return t.propagateOnly
+	}
 	return func(next http.Handler) http.Handler {
 		return otelhttp.NewHandler(next, "http.server",
 			otelhttp.WithTracerProvider(t.tracerProvider),
