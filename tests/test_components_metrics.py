@@ -51,7 +51,8 @@ class Observed:
     pushed: str  # the selector of the series pushed over OTLP
     answers: Counter[tuple[str, str, str]]  # (method, route, status) -> requests
     refused: int
-    started: float
+    started: float  # when the load began
+    loaded: float  # when Prometheus had all of it
 
     @property
     def project(self) -> Path:
@@ -105,6 +106,25 @@ def drive(service: Service, collection: str) -> tuple[Counter[tuple[str, str, st
         send("POST", collection, collection, 400, "{not json")
     for i in range(3):  # no route at all: counted without a route, never by path
         send("GET", f"/no/such/path/{i}", "", 404)
+    # Then a steady load of 20 seconds (bounded, about 25 requests a second), so that the
+    # dashboard's rates and the rules' ratios have something to rate.
+    deadline = time.monotonic() + 20
+    sent = 0
+    while time.monotonic() < deadline:
+        sent += 1
+        send("GET", f"{collection}/s-{sent % 20}", item, 200)
+        if sent % 5 == 0:
+            send("GET", f"{collection}/missing-{sent}", item, 404)
+        if sent % 7 == 0:
+            send(
+                "POST",
+                f"{collection}/s-1/reservations",
+                f"{collection}/{{id}}/reservations",
+                409,
+                json.dumps({"quantity": 100}),
+            )
+            refused += 1
+        time.sleep(0.04)
     return answers, refused
 
 
@@ -154,7 +174,10 @@ def observed(built_set: BuildSet, tmp_path_factory: pytest.TempPathFactory) -> I
         total = sum(answers.values())
         for selector in (scraped, pushed):
             prometheus.wait_for_value(f"sum({DURATION}_count{{{selector}}})", total, timeout=60)
-        yield Observed(built, service, prometheus, job, scraped, pushed, answers, refused, started)
+        loaded = time.time()
+        yield Observed(
+            built, service, prometheus, job, scraped, pushed, answers, refused, started, loaded
+        )
     finally:
         service.stop()
         if prometheus is not None:
@@ -229,23 +252,6 @@ def dashboard_queries(project: Path) -> list[tuple[str, str]]:
     ]
 
 
-def test_every_dashboard_query_evaluates_and_the_red_panels_show_data(observed: Observed) -> None:
-    queries = dashboard_queries(observed.project)
-    assert {title for title, _ in queries} >= RED_PANELS
-    empty = []
-    for title, expr in queries:
-        filled = expr.replace("$job", observed.job).replace("$__rate_interval", "1m")
-        result = observed.prometheus.query(filled)  # an error fails here
-        if title in RED_PANELS and not result:
-            empty.append(f"{title}: {filled}")
-    assert not empty, "RED panels without data:\n" + "\n".join(empty)
-
-
-def rule_expressions(project: Path) -> list[str]:
-    rules = yaml.safe_load((project / "deploy/observability/slo-rules.yaml").read_text("utf-8"))
-    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
-
-
 def test_promtool_checks_the_rules_and_their_unit_tests_pass(
     observed: Observed, tmp_path: Path
 ) -> None:
@@ -267,26 +273,13 @@ def test_promtool_checks_the_rules_and_their_unit_tests_pass(
 
 
 def test_dashboard_picture_is_drawn_from_the_scrape(observed: Observed, tmp_path: Path) -> None:
-    """The README's picture: a steady load of 20 seconds, then four panels drawn from
-    Prometheus (written into the template with COPIER_GO_SERVICE_UPDATE_PICTURE=1)."""
-    collection = observed.built.collection
-    load_started = time.time()
-    deadline = time.monotonic() + 20
-    sent = 0
-    while time.monotonic() < deadline:  # bounded: 20 s, about 25 requests a second
-        sent += 1
-        observed.service.request("GET", f"{collection}/s-{sent % 20}")
-        if sent % 5 == 0:
-            observed.service.request("GET", f"{collection}/missing-{sent}")
-        if sent % 7 == 0:
-            body = json.dumps({"quantity": 100})
-            observed.service.request("POST", f"{collection}/s-1/reservations", body)
-        time.sleep(0.04)
-    time.sleep(2)  # the last scrape
+    """The README's picture, four panels drawn from Prometheus (written into the template
+    with COPIER_GO_SERVICE_UPDATE_PICTURE=1)."""
     out = tmp_path / "dashboard.png"
     title = f"{observed.job}: a real Prometheus scraping the admin listener under a short load"
-    start = max(observed.started, load_started - 10)  # the first load, if recent, and this one
-    plotted = draw(observed.prometheus, observed.scraped, start, time.time(), out, title)
+    plotted = draw(
+        observed.prometheus, observed.scraped, observed.started, observed.loaded, out, title
+    )
     assert plotted >= 8, plotted  # routes, statuses and memory lines, not empty panels
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     if os.environ.get("COPIER_GO_SERVICE_UPDATE_PICTURE") == "1":
@@ -295,7 +288,6 @@ def test_dashboard_picture_is_drawn_from_the_scrape(observed: Observed, tmp_path
 
 
 def test_rules_load_evaluate_and_record_the_slis(observed: Observed) -> None:
-    """After the picture's steady load, so the 5-minute rates have something to rate."""
     prometheus = observed.prometheus
     for expr in rule_expressions(observed.project):
         prometheus.query(expr)
@@ -315,6 +307,23 @@ def test_rules_load_evaluate_and_record_the_slis(observed: Observed) -> None:
     assert errors == 0.0
     slow = prometheus.value(f'job:http_server_slow:ratio_rate5m{{job="{observed.job}"}}')
     assert slow is not None and 0.0 <= slow <= 1.0
+
+
+def test_every_dashboard_query_evaluates_and_the_red_panels_show_data(observed: Observed) -> None:
+    queries = dashboard_queries(observed.project)
+    assert {title for title, _ in queries} >= RED_PANELS
+    empty = []
+    for title, expr in queries:
+        filled = expr.replace("$job", observed.job).replace("$__rate_interval", "1m")
+        result = observed.prometheus.query(filled)  # an error fails here
+        if title in RED_PANELS and not result:
+            empty.append(f"{title}: {filled}")
+    assert not empty, "RED panels without data:\n" + "\n".join(empty)
+
+
+def rule_expressions(project: Path) -> list[str]:
+    rules = yaml.safe_load((project / "deploy/observability/slo-rules.yaml").read_text("utf-8"))
+    return [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
 
 
 def test_a_thousand_ids_add_no_series(observed: Observed) -> None:
