@@ -90,11 +90,16 @@ def item_url(service: Service, built: Built) -> str:
 
 
 def probe_latencies(service: Service, stop: threading.Event, seen: list[tuple[int, float]]) -> None:
-    """Ask /livez and /readyz every 100ms until stopped: (status, seconds) of each."""
+    """Ask /livez and /readyz, and the admin listener's /buildinfo, every 100ms until
+    stopped: (status, seconds) of each."""
     while not stop.is_set():
-        for path in ("/livez", "/readyz"):
+        for port, path in (
+            (service.http_port, "/livez"),
+            (service.http_port, "/readyz"),
+            (service.admin_port, "/buildinfo"),
+        ):
             began = time.monotonic()
-            status = request(service.http_port, "GET", path, timeout=5).status
+            status = request(port, "GET", path, timeout=5).status
             seen.append((status, time.monotonic() - began))
         stop.wait(0.1)
 
@@ -148,7 +153,7 @@ def test_overload_sheds_the_excess_and_keeps_admitted_latency_bounded(
     figure(f"limiter off: {off.summary()}")
     for name, probes in (("on", probes_on), ("off", probes_off)):
         worst = max(seconds for _, seconds in probes) * 1000
-        figure(f"probes with the limiter {name}: {len(probes)}, slowest {worst:.1f} ms")
+        figure(f"probes and admin with the limiter {name}: {len(probes)}, slowest {worst:.1f} ms")
 
     # On: the excess is shed with 503 + Retry-After, nothing fails otherwise, and the
     # requests admitted are answered long before those of the unprotected service.
@@ -161,7 +166,7 @@ def test_overload_sheds_the_excess_and_keeps_admitted_latency_bounded(
     # Off: everything is admitted and waits in line behind the downstream.
     assert set(off.statuses) == {200}, off.summary()
     assert off.p99(200) > 2 * on.p99(200), (on.summary(), off.summary())
-    # The probes are never shed.
+    # The probes and the admin listener are never shed.
     assert {status for status, _ in probes_on} == {200}, probes_on
 
 
@@ -183,6 +188,10 @@ def test_sigterm_under_load_fails_no_request_and_exports_every_span(
             HTTP_REQUEST_TIMEOUT="4s",
             OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
             OTEL_BSP_SCHEDULE_DELAY="200",
+            # About shutdown, not overload: a scheduling hiccup of a loaded machine must not
+            # get requests shed (the overload test covers that).
+            OVERLOAD_MIN_LIMIT="500",
+            OVERLOAD_INITIAL_LIMIT="500",
             **{built.downstream_env("URL"): downstream.collection(built.collection.split("/")[-1])},
         )
         load = BackgroundLoad(
@@ -211,7 +220,8 @@ def test_sigterm_under_load_fails_no_request_and_exports_every_span(
         f"listener refused at {ready['refused_after_s']:.2f}s, exit {code} after {took:.2f}s "
         f"(DRAIN_DELAY {drain:.0f}s + SHUTDOWN_TIMEOUT {shutdown:.0f}s)"
     )
-    figure(f"server spans exported: {server_spans} for {report.statuses.get(200, 0)} answers")
+    answered = sum(report.statuses.values())
+    figure(f"server spans exported: {server_spans} for {answered} answers")
     assert code == 0, service.stderr()
     assert report.errors == {}, report.raw["error_examples"]
     assert set(report.statuses) == {200}, report.summary()
@@ -219,7 +229,7 @@ def test_sigterm_under_load_fails_no_request_and_exports_every_span(
     assert ready["failed_status"] == 503
     assert 0 < ready["failed_after_s"] < ready["refused_after_s"], ready
     assert took < drain + shutdown, took
-    assert server_spans == report.statuses[200], spans.server()
+    assert server_spans == answered, spans.server()
 
 
 def test_downstream_outage_keeps_latency_bounded_and_goroutines_return(

@@ -16,11 +16,12 @@ import yaml
 from delivery_support import PRIVATE, make_variable
 from delivery_tools import ACTIONLINT, GOLANGCI_LINT, ensure_go_tool, shellcheck
 from gosvc.matrix import AnswerSet
-from support import DEFAULTS, Project, RenderSet, run_tool
+from support import DEFAULTS, MATRIX, Project, RenderSet, run_tool
 
 pytestmark = pytest.mark.delivery
 
-SETS = [DEFAULTS, PRIVATE]
+POSTGRES = next(answer_set for answer_set in MATRIX if answer_set.name == "postgres")
+SETS = [DEFAULTS, PRIVATE, POSTGRES]
 # A go.mod on a later minor and patch than the default.
 GO_126 = AnswerSet("go-1.26", {"service_name": "ledger", "go_version": "1.26.1"})
 # owner/repo[/path]@<40 hex> # vX.Y.Z
@@ -232,3 +233,23 @@ def test_concurrency_comment_says_what_github_does(rendered_set: RenderSet) -> N
     comment = text[: text.index("\nconcurrency:")].rsplit("\n\n", 1)[1]
     assert "pending" in comment and "cancels" in comment, comment
     assert "always finish" not in comment, "runs on main can be cancelled while pending"
+
+
+def test_postgres_runs_the_integration_tests_against_a_service_container(
+    rendered_set: RenderSet,
+) -> None:
+    jobs: dict[str, Any] = load(rendered_set(POSTGRES).path / ".github" / "workflows" / "ci.yml")[
+        "jobs"
+    ]
+    job = jobs["integration"]
+    assert str(job["services"]["postgres"]["image"]).startswith("postgres:")
+    assert "pg_isready" in job["services"]["postgres"]["options"]
+    [step] = [step for step in job["steps"] if "run" in step]
+    assert step["run"] == "make test-integration"
+    assert step["env"]["TEST_DATABASE_URL"].startswith("postgres://")
+    assert "integration" in jobs["image"]["needs"]
+    # The memory service has no database to test against.
+    assert (
+        "integration"
+        not in load(rendered_set(DEFAULTS).path / ".github" / "workflows" / "ci.yml")["jobs"]
+    )

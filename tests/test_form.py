@@ -51,6 +51,7 @@ BROKEN: list[dict[str, Any]] = [
     {"admin_port": "70000"},
     {"http_port": "8080", "admin_port": "8080"},
     {"go_version": "1.24"},
+    {"database": "mysql"},
     {"go_version": "latest"},
     {"description": "x" * 201},
     {"description": " "},

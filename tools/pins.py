@@ -46,6 +46,7 @@ GO_SUM_TEMPLATE = REPO_ROOT / "template" / "go.sum.jinja"
 # module depend on it (tests/test_pins.py checks the matrix covers every value).
 DEPENDENCY_ANSWERS: dict[str, tuple[Any, ...]] = {
     "example_domain": (True, False),
+    "database": ("memory", "postgres"),
 }
 
 Combination = dict[str, Any]
