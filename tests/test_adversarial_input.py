@@ -343,11 +343,16 @@ def test_a_handler_panic_is_a_logged_500_and_the_process_serves_on(
         for line in (json.loads(text) for text in service.stdout().splitlines() if text[:1] == "{")
         if line.get("msg") == "handler panicked"
     ]
-    figure(f"20 panics: {Counter(statuses)}; {len(logged)} logged with a stack; still serving")
+    figure(
+        f"20 panics: {Counter(statuses)}; {len(logged)} logged with a stack and trace id "
+        f"{logged[0].get('trace_id') if logged else None}; still serving"
+    )
     assert len(logged) == 20
     assert all("injected panic" in line["panic"] for line in logged), logged[0]
     assert all("adversarial_panic.go" in line["stack"] for line in logged), logged[0]["stack"]
     assert logged[0]["pattern"] == "GET /adversarial/panic"
+    # Under the caller's trace (the span the tracing middleware continued from traceparent).
+    assert all(line.get("trace_id") == trace_id for line in logged), logged[0]
 
 
 # ------------------------------------------------------------------ fuzzing

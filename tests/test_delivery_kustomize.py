@@ -29,6 +29,8 @@ from support import DEFAULTS, MATRIX, BuildSet, Project, RenderSet, run_tool
 pytestmark = pytest.mark.delivery
 
 IMAGE = "registry.example.test/team/service@sha256:" + "ab" * 32
+# A label value: at most 63 characters, alphanumerics and -_. inside (empty is allowed).
+LABEL_VALUE = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?)?")
 PROBES = {"startupProbe": "/startupz", "livenessProbe": "/livez", "readinessProbe": "/readyz"}
 BY_NAME = {answer_set.name: answer_set for answer_set in MATRIX}
 # Sets whose ports or optional code differ: enough to catch a number copied by hand.
@@ -303,13 +305,16 @@ def test_labels_namespace_and_image(answer_set: AnswerSet, rendered_set: RenderS
     name = project.service_name
     for environment in ENVIRONMENTS:
         objects = manifests(project, environment, IMAGE, version="v1.2.3-4-gabc1234")
+        # <service>-<environment>, the service name cut to keep it a valid label value.
+        instance = f"{name[: 62 - len(environment)].rstrip('-')}-{environment}"
+        assert instance.startswith(name[:40]) and len(instance) <= 63
         for item in objects:
             metadata = item["metadata"]
             where = f"{environment} {item['kind']}/{metadata['name']}"
             labels = metadata.get("labels", {})
             assert labels.get("app.kubernetes.io/name") == name, where
             assert labels.get("app.kubernetes.io/managed-by") == "kustomize", where
-            assert labels.get("app.kubernetes.io/instance") == f"{name}-{environment}", where
+            assert labels.get("app.kubernetes.io/instance") == instance, where
             assert labels.get("app.kubernetes.io/version") == "v1.2.3-4-gabc1234", where
             if item["kind"] != "Namespace":
                 assert metadata.get("namespace") == name, where
@@ -318,7 +323,16 @@ def test_labels_namespace_and_image(answer_set: AnswerSet, rendered_set: RenderS
         # Selectors are immutable: only the stable name label may be in them.
         assert deployment["spec"]["selector"]["matchLabels"] == {"app.kubernetes.io/name": name}
         pod_labels = one(objects, "Deployment")["spec"]["template"]["metadata"]["labels"]
-        assert pod_labels["app.kubernetes.io/instance"] == f"{name}-{environment}"
+        assert pod_labels["app.kubernetes.io/instance"] == instance
+        # The API server refuses a label value over 63 characters (a long service name
+        # plus "-staging" was one): every label of every object and pod template.
+        for item in objects:
+            template = item.get("spec", {}).get("template", {}).get("metadata", {})
+            for key, value in {
+                **item["metadata"].get("labels", {}),
+                **template.get("labels", {}),
+            }.items():
+                assert LABEL_VALUE.fullmatch(value), f"{environment} {item['kind']}: {key}={value}"
         assert pod_labels["app.kubernetes.io/version"] == "v1.2.3-4-gabc1234"
         _, container = pod_and_container(objects)
         assert container["image"] == IMAGE, "the images transformer pins the given image"

@@ -26,9 +26,9 @@ def one_linter_at_a_time() -> Iterator[None]:
 
 
 BY_NAME = {answer_set.name: answer_set for answer_set in MATRIX}
-# The default project, one with a different module path (depguard and goimports read it)
-# and one without the example domain.
-LINT_SETS = [BY_NAME["defaults"], BY_NAME["module-v2"], BY_NAME["no-example"]]
+# The default project, one with a different module path (depguard and goimports read it),
+# one without the example domain, and the PostgreSQL one (its own packages and tests).
+LINT_SETS = [BY_NAME["defaults"], BY_NAME["module-v2"], BY_NAME["no-example"], BY_NAME["postgres"]]
 
 
 def ids(answer_set: AnswerSet) -> str:

@@ -246,6 +246,13 @@ def _register_bench(subparsers: Subparsers) -> None:
         "server, default chain; built from the Go module proxy once, then cached)",
     )
     parser.add_argument(
+        "--no-jaeger",
+        dest="jaeger",
+        action="store_false",
+        help="leave out the row with the spans exported to a local Jaeger (which is built "
+        "once from its Go module, then cached)",
+    )
+    parser.add_argument(
         "--no-copy-times",
         dest="copy_times",
         action="store_false",
@@ -274,6 +281,7 @@ def _bench(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         startup_samples=args.startup_samples,
         compare=tuple(args.compare),
+        jaeger=args.jaeger,
         copy_times=args.copy_times,
         out=sys.stdout,
     )

@@ -7,6 +7,7 @@ of its rounds, and each ratio is taken within a round.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -15,13 +16,14 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
+from gosvc import components
 from gosvc.bench import servers, wrk
 from gosvc.bench.process import LOOPBACK, Server, get, post
 from gosvc.errors import GosvcError, InputError
@@ -46,6 +48,7 @@ class Options:
     rounds: int
     startup_samples: int
     compare: tuple[str, ...]  # other servers to measure: "go-zero"
+    jaeger: bool  # a row with the spans exported to a local Jaeger
     copy_times: bool
     out: TextIO = sys.stdout
 
@@ -115,20 +118,50 @@ def bench(options: Options, scratch: Path) -> dict[str, Any]:
         gozero = servers.gozero_binary()
 
     body_file = scratch / "body.json"
-    targets = make_targets(project, binary, baseline, gozero, body_file)
-    try:
-        start_all(targets, project, body_file, scratch, out)
-        measure_rounds(targets, options, scratch)
-        half_load = measure_half_load(targets, options, scratch)
-    finally:
-        for target in targets:
-            if target.server is not None:
-                target.server.stop()
+    with contextlib.ExitStack() as stack:
+        jaeger = stack.enter_context(local_jaeger(scratch, out)) if options.jaeger else None
+        otlp = jaeger.otlp_http if jaeger is not None else None
+        targets = make_targets(project, binary, baseline, gozero, otlp, body_file)
+        try:
+            start_all(targets, project, body_file, scratch, out)
+            measure_rounds(targets, options, scratch)
+            half_load = measure_half_load(targets, options, scratch)
+            traces = exported_traces(jaeger, project.name, out) if jaeger is not None else None
+        finally:
+            for target in targets:
+                if target.server is not None:
+                    target.server.stop()
     startup = measure_startup(binary, options.startup_samples, scratch, out)
     copies = measure_copies(project, options, scratch) if options.copy_times else None
-    return figures(
+    result = figures(
         project, options, targets, half_load, startup, binary, stripped, copies, load_at_start
     )
+    result["jaeger_traces_found"] = traces
+    return result
+
+
+@contextlib.contextmanager
+def local_jaeger(scratch: Path, out: TextIO) -> Iterator[components.Jaeger]:
+    """The Jaeger the template's component tests use: built once from its Go module,
+    cached, started on free loopback ports with in-memory storage."""
+    say(out, f"==> Jaeger {components.JAEGER_VERSION} (built once from its Go module, then cached)")
+    try:
+        with components.running_jaeger(
+            lambda line: say(out, f"    {line}"), workdir=scratch / "jaeger"
+        ) as jaeger:
+            yield jaeger
+    except components.ComponentUnavailable as error:
+        raise GosvcError(f"Jaeger: {error} (--no-jaeger leaves its row out)") from error
+
+
+def exported_traces(jaeger: components.Jaeger, service: str, out: TextIO) -> int:
+    """How many traces of the service Jaeger's query API finds (at most 100 are asked for):
+    the row measured a service whose spans really went out."""
+    found = len(jaeger.traces(service, limit=100))
+    say(out, f"==> Jaeger holds {found}{'+' if found == 100 else ''} traces of {service}")
+    if not found:
+        raise GosvcError(f"Jaeger received no trace of {service}: the export row measured nothing")
+    return found
 
 
 def say(out: TextIO, line: str) -> None:
@@ -170,6 +203,7 @@ def make_targets(
     binary: Path,
     baseline: Path,
     gozero: Path | None,
+    otlp_endpoint: str | None,
     body_file: Path,
 ) -> list[Target]:
     def service(env: Mapping[str, str]) -> Callable[[int, Path], Server]:
@@ -205,6 +239,17 @@ def make_targets(
             service(QUIET_ENV),
             record,
         ),
+    ]
+    if otlp_endpoint is not None:
+        exporting = {
+            **DEFAULTS_ENV,
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
+        }
+        label = "service: defaults, spans to Jaeger"
+        targets.append(Target("service-jaeger", label, service(exporting), record))
+    targets += [
         Target("service-livez", "service: defaults, GET /livez", service(DEFAULTS_ENV), "/livez"),
     ]
     if gozero is not None:

@@ -1,22 +1,28 @@
-// Package telemetry sets up OpenTelemetry tracing for the service: a TracerProvider from
-// the SDK, the W3C TraceContext and Baggage propagators, and server spans for HTTP.
+// Package telemetry sets up OpenTelemetry for the service: one resource describing the
+// process, a TracerProvider, the optional log bridge, the W3C TraceContext and Baggage
+// propagators, server spans for HTTP, and one Shutdown that flushes them all.
 //
-// Configuration is the SDK's own OTEL_* environment variables, read as the SDK defines
-// them (the SDK reads the process environment itself, so this package does too):
+// Configuration is the SDK's own OTEL_* environment variables, read as the specification
+// defines them (the SDK reads the process environment itself, so this package does too):
 //
-//   - OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES describe the service; service.name
-//     and service.version default to the values the caller passes in.
-//   - Spans are exported over OTLP/HTTP when OTEL_EXPORTER_OTLP_ENDPOINT or
-//     OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set, or OTEL_TRACES_EXPORTER=otlp (then to
-//     localhost:4318); the exporter reads the other OTEL_EXPORTER_OTLP_* variables and the
-//     batch processor the OTEL_BSP_* ones.
-//   - OTEL_TRACES_EXPORTER=none stops export; OTEL_SDK_DISABLED=true turns tracing off.
+//   - OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES describe the service; see newResource.
+//   - OTEL_TRACES_EXPORTER chooses the exporters: otlp, console, none, or a
+//     comma-separated list. OTLP speaks http/protobuf (the default) or grpc, as
+//     OTEL_EXPORTER_OTLP_PROTOCOL or OTEL_EXPORTER_OTLP_TRACES_PROTOCOL say, to
+//     OTEL_EXPORTER_OTLP_ENDPOINT (or the _TRACES_ one), with the other
+//     OTEL_EXPORTER_OTLP_* variables; the batch processor reads OTEL_BSP_*.
 //   - OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG choose the sampler (default
-//     parentbased_always_on).
+//     parentbased_always_on: a request continues its caller's decision).
+//   - OTEL_LOGS_EXPORTER=otlp (or console) also sends log records through the slog bridge.
+//   - OTEL_PROPAGATORS: tracecontext and baggage (the default), or none.
+//   - OTEL_SDK_DISABLED=true turns the SDK off: no spans, trace context still passes.
 //
-// With none of these set, spans are still created, so trace context flows through the
-// service and into its outgoing calls, but nothing is exported and nothing is logged about
-// a missing collector.
+// The embedded default: with no exporter and no endpoint set, spans are still created, so
+// trace context flows through the service and into its outgoing calls and logs carry
+// trace ids, but nothing is exported and nothing is logged about a missing collector.
+//
+// A value the SDK would ignore or misread is a *ConfigError from New, never a silent
+// fallback.
 //
 // Metrics (metrics.go) come from the same resource and shut down through the same
 // [Telemetry.Shutdown].
@@ -31,19 +37,22 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
+	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
+
+// instrumentationName names this package as the source of the log bridge's records.
+const instrumentationName = "telemetry"
 
 // Service identifies the service in its telemetry unless OTEL_SERVICE_NAME or
 // OTEL_RESOURCE_ATTRIBUTES say otherwise.
@@ -54,106 +63,92 @@ type Service struct {
 
 // Telemetry holds the providers the service reports through.
 type Telemetry struct {
+	resource       *resource.Resource // nil when the SDK is disabled
 	tracerProvider trace.TracerProvider
+	loggerProvider *sdklog.LoggerProvider // nil unless logs are exported
 	propagator     propagation.TextMapPropagator
-	exporting      bool
+	exporters      []string
 	metrics        metricsSetup
 	shutdown       []func(context.Context) error
 }
 
-// New builds the providers from the OTEL_* environment. An error names the variable that
-// is wrong; nothing has been started then.
+// New builds the providers from the OTEL_* environment. An error is a *ConfigError
+// naming the variable that is wrong; nothing has been started then.
 func New(ctx context.Context, svc Service) (*Telemetry, error) {
-	t := &Telemetry{
-		// Set explicitly: the SDK's default propagator propagates nothing.
-		propagator: propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}),
-		metrics:    metricsSetup{provider: metricnoop.NewMeterProvider()},
+	if err := checkEnv(); err != nil {
+		return nil, err
 	}
-
-	disabled, err := envBool("OTEL_SDK_DISABLED")
+	propagator, err := propagatorFromEnv()
 	if err != nil {
 		return nil, err
 	}
-	if disabled {
+	// Metrics are no-ops unless newMetrics finds an exporter (and with the SDK disabled).
+	t := &Telemetry{propagator: propagator, metrics: metricsSetup{provider: metricnoop.NewMeterProvider()}}
+
+	if disabled, _ := strconv.ParseBool(strings.ToLower(os.Getenv("OTEL_SDK_DISABLED"))); disabled {
 		// No spans at all; incoming trace context still passes through to outgoing calls.
 		t.tracerProvider = noop.NewTracerProvider()
 		return t, nil
 	}
 
-	res, err := resource.New(ctx,
-		resource.WithTelemetrySDK(),
-		resource.WithAttributes(semconv.ServiceName(svc.Name), semconv.ServiceVersion(svc.Version)),
-		// Later options win: the environment overrides the defaults above.
-		resource.WithFromEnv(),
-	)
+	// Every provider reports from the same resource.
+	t.resource, err = newResource(ctx, svc)
 	if err != nil {
-		return nil, fmt.Errorf("OTEL_RESOURCE_ATTRIBUTES or OTEL_SERVICE_NAME: %w", err)
+		return nil, err
 	}
-
-	t.metrics, err = newMetrics(ctx, res)
+	t.metrics, err = newMetrics(ctx, t.resource)
 	if err != nil {
 		return nil, err
 	}
 	if t.metrics.shutdown != nil {
 		t.shutdown = append(t.shutdown, t.metrics.shutdown)
 	}
-
-	// The SDK reads OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG itself.
-	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
-	export, err := exportTraces()
+	tp, exporters, err := newTracerProvider(ctx, t.resource)
 	if err != nil {
-		return nil, err
+		return nil, errors.Join(err, t.Shutdown(ctx))
 	}
-	if export {
-		// New does not connect: an unreachable collector shows up as export errors later.
-		exporter, err := otlptracehttp.New(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("OTEL_EXPORTER_OTLP_*: %w", err)
-		}
-		opts = append(opts, sdktrace.WithBatcher(exporter))
-		t.exporting = true
-	}
-	tp := sdktrace.NewTracerProvider(opts...)
-	t.tracerProvider = tp
+	t.tracerProvider, t.exporters = tp, exporters
 	t.shutdown = append(t.shutdown, tp.Shutdown)
+
+	lp, err := newLoggerProvider(ctx, t.resource)
+	if err != nil {
+		return nil, errors.Join(err, t.Shutdown(ctx))
+	}
+	if lp != nil {
+		t.loggerProvider = lp
+		t.shutdown = append(t.shutdown, lp.Shutdown)
+	}
 	return t, nil
 }
 
-// exportTraces reports whether spans go to an OTLP exporter.
-func exportTraces() (bool, error) {
-	// The exporter speaks OTLP over HTTP; refuse a protocol setting it would ignore.
-	for _, name := range []string{"OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"} {
-		if protocol := os.Getenv(name); protocol != "" && protocol != "http/protobuf" {
-			return false, fmt.Errorf("invalid %s=%q: this service exports http/protobuf only", name, protocol)
+// propagatorFromEnv builds the propagators OTEL_PROPAGATORS names. Set explicitly: the
+// SDK's own default propagates nothing.
+func propagatorFromEnv() (propagation.TextMapPropagator, error) {
+	names := listEnv("OTEL_PROPAGATORS")
+	if len(names) == 0 {
+		names = []string{"tracecontext", "baggage"}
+	}
+	var props []propagation.TextMapPropagator
+	for _, name := range names {
+		switch name {
+		case "tracecontext":
+			props = append(props, propagation.TraceContext{})
+		case "baggage":
+			props = append(props, propagation.Baggage{})
+		case "none":
+		default:
+			return nil, &ConfigError{Name: "OTEL_PROPAGATORS", Value: os.Getenv("OTEL_PROPAGATORS"),
+				Reason: "must list tracecontext, baggage or none"}
 		}
 	}
-	switch exporter := os.Getenv("OTEL_TRACES_EXPORTER"); exporter {
-	case "otlp":
-		return true, nil
-	case "none":
-		return false, nil
-	case "":
-		return os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || os.Getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != "", nil
-	default:
-		return false, fmt.Errorf("invalid OTEL_TRACES_EXPORTER=%q: must be otlp or none", exporter)
-	}
-}
-
-// envBool reads a boolean OTEL_* variable; unset or empty is false.
-func envBool(name string) (bool, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return false, nil
-	}
-	b, err := strconv.ParseBool(strings.ToLower(v))
-	if err != nil {
-		return false, fmt.Errorf("invalid %s=%q: must be true or false", name, v)
-	}
-	return b, nil
+	return propagation.NewCompositeTextMapPropagator(props...), nil
 }
 
 // Exporting reports whether spans are exported.
-func (t *Telemetry) Exporting() bool { return t.exporting }
+func (t *Telemetry) Exporting() bool { return len(t.exporters) > 0 }
+
+// Exporters names the span exporters in use, e.g. [otlp]; none when nothing is exported.
+func (t *Telemetry) Exporters() []string { return slices.Clone(t.exporters) }
 
 // TracerProvider is the provider components create their tracers from.
 func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tracerProvider }
@@ -172,45 +167,107 @@ func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics.handler }
 // Propagator injects and extracts trace context and baggage in HTTP headers.
 func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.propagator }
 
+// ErrorInterval is how often, at most, InstallGlobals passes an SDK error on. A collector
+// that is down fails every batch; one line per interval says so, with the count of the
+// errors in between.
+const ErrorInterval = 30 * time.Second
+
 // InstallGlobals makes t's providers and propagator the OpenTelemetry globals, for
 // instrumentation libraries that take no provider, and routes the SDK's internal errors
-// (failed exports, dropped spans) to handle instead of the standard logger on stderr.
-// Only the composition root calls it.
-func (t *Telemetry) InstallGlobals(handle func(error)) {
+// (failed exports, dropped spans) to handle, at most one per ErrorInterval, instead of the
+// standard logger on stderr. Only the composition root calls it.
+func (t *Telemetry) InstallGlobals(handle func(err error, suppressed int)) {
 	otel.SetTracerProvider(t.tracerProvider)
 	otel.SetMeterProvider(t.metrics.provider)
 	otel.SetTextMapPropagator(t.propagator)
-	otel.SetErrorHandler(otel.ErrorHandlerFunc(handle))
+	otel.SetErrorHandler(&limitedHandler{handle: handle, interval: ErrorInterval, now: time.Now})
+}
+
+// limitedHandler passes on the first error and then at most one per interval, with the
+// number it swallowed since the last one it passed.
+type limitedHandler struct {
+	handle   func(err error, suppressed int)
+	interval time.Duration
+	now      func() time.Time
+
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (h *limitedHandler) Handle(err error) {
+	h.mu.Lock()
+	now := h.now()
+	if !h.last.IsZero() && now.Sub(h.last) < h.interval {
+		h.suppressed++
+		h.mu.Unlock()
+		return
+	}
+	suppressed := h.suppressed
+	h.last, h.suppressed = now, 0
+	h.mu.Unlock()
+	h.handle(err, suppressed)
 }
 
 // Middleware starts a server span for every request, continuing the trace named by the
 // request's traceparent header. Requests for the untraced paths (e.g. the probes, which
 // the kubelet calls every few seconds) get no span.
+//
+// The span is named after the method alone when it starts: the route is known only once
+// the router has matched the request, which then renames the span "METHOD route" and sets
+// http.route (see httpserver.Router).
 func (t *Telemetry) Middleware(untraced ...string) func(http.Handler) http.Handler {
 	if t.tracingOff() {
 		return t.propagateOnly
 	}
 	return func(next http.Handler) http.Handler {
-		return otelhttp.NewHandler(next, "http.server",
+		return otelhttp.NewHandler(next, "",
 			otelhttp.WithTracerProvider(t.tracerProvider),
 			// The server's metrics come from httpserver.Metrics, with bounded labels; otelhttp's
 			// would label them with the client's Host header.
 			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 			otelhttp.WithPropagators(t.propagator),
 			otelhttp.WithFilter(func(r *http.Request) bool { return !slices.Contains(untraced, r.URL.Path) }),
+			otelhttp.WithSpanNameFormatter(spanName),
 		)
 	}
 }
 
-// Shutdown flushes the spans still buffered and stops the providers, within ctx's
-// deadline. Errors of every provider are returned together.
+// spanName names a server span as the HTTP semantic conventions say: "METHOD route" once
+// r.Pattern is set, the method alone before (or when no route matched), and HTTP for a
+// method they do not know.
+func spanName(_ string, r *http.Request) string {
+	method := "HTTP"
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		method = r.Method
+	}
+	if r.Pattern == "" {
+		return method
+	}
+	return method + " " + Route(r.Pattern)
+}
+
+// Route is the http.route of a ServeMux pattern: the path template, without the method
+// and host the pattern may start with ("GET /v1/items/{id}" is "/v1/items/{id}").
+func Route(pattern string) string {
+	if i := strings.IndexByte(pattern, '/'); i > 0 {
+		return pattern[i:]
+	}
+	return pattern
+}
+
+// Shutdown flushes what is still buffered and stops the providers, within ctx's deadline.
+// Errors of every provider are returned together.
 func (t *Telemetry) Shutdown(ctx context.Context) error {
 	var errs []error
-	for _, shutdown := range t.shutdown {
+	for _, shutdown := range slices.Backward(t.shutdown) {
 		if err := shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
+	t.shutdown = nil
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("telemetry shutdown: %w", err)
 	}
