@@ -164,12 +164,47 @@ def test_one_trace_spans_both_services(
         link = spans.get(parent) if parent else None
     assert chain[0] is downstream_server and chain[-1] is consumer_server, chain
     assert parent_id(downstream_server) == attempt["spanID"]
-    assert attempt in chain
+    context = built.project.values["context_name"]
+    use_case = spans[str(parent_id(attempt))]
+    assert use_case["operationName"] == f"{context}.{built.project.values['aggregate_type']}Detail"
+    assert parent_id(use_case) == consumer_server["spanID"]
+    assert [s["operationName"] for s in chain[1:-1]] == [
+        attempt["operationName"],
+        use_case["operationName"],
+    ]
+    assert tags(use_case)[f"{context}.outcome"] == "ok"
+    assert tags(use_case)[f"{context}.{built.project.values['aggregate_name']}.id"] == "sku-1"
+    assert tags(attempt)["httpclient.attempt"] == 1
+    assert tags(attempt)["httpclient.breaker.state"] == "closed"
     assert downstream_server["operationName"] == f"GET {built.collection}/{{id}}"
     print(
         f"{protocol}: trace {trace_id}: "
         + " -> ".join(f"{processes[s['processID']]}:{s['operationName']}" for s in reversed(chain))
     )
+    # A business rule's refusal is an event on the use case's span, not an error.
+    refused = consumer.request("POST", f"{built.collection}/sku-1/reservations", '{"quantity": 99}')
+    assert refused.status == 409, refused.body
+    refusal_line = json_lines(consumer)[-1]
+    assert refusal_line.get("status") == 409, refusal_line
+    refusal = wait_for(
+        lambda: jaeger.trace(refusal_line["trace_id"]), timeout=30, what="the refusal's trace"
+    )
+    (reserve,) = [
+        s
+        for s in refusal["spans"]
+        if s["operationName"].endswith(".Reserve" + built.project.values["aggregate_type"])
+    ]
+    assert tags(reserve)[f"{context}.outcome"] == "insufficient_quantity", tags(reserve)
+    assert "error" not in tags(reserve), tags(reserve)
+    assert [log["fields"] for log in reserve["logs"]], reserve
+    events = {
+        field["value"]
+        for log in reserve["logs"]
+        for field in log["fields"]
+        if field["key"] == "event"
+    }
+    assert events == {"refused"}, reserve["logs"]
+
     # The line the downstream logged for the same request is in the same trace.
     downstream_lines = [line for line in json_lines(downstream) if line.get("msg") == "request"]
     assert any(line.get("trace_id") == trace_id for line in downstream_lines), downstream.stdout()

@@ -26,7 +26,8 @@ SETS = [DEFAULTS, PRIVATE, POSTGRES]
 GO_126 = AnswerSet("go-1.26", {"service_name": "ledger", "go_version": "1.26.1"})
 # owner/repo[/path]@<40 hex> # vX.Y.Z
 PINNED = re.compile(r"^[\w.-]+/[\w.-]+(/[\w./-]+)?@[0-9a-f]{40} # v\d+\.\d+\.\d+$")
-CHECK_JOBS = {"lint", "test", "vuln", "manifests"}
+# The defaults have contract tests (pact): their two jobs are checks like the others.
+CHECK_JOBS = {"lint", "test", "vuln", "manifests", "pact-consumer", "pact-verify"}
 DEPLOY_ORDER = ["deploy-dev", "deploy-staging", "deploy-prod"]
 
 

@@ -56,6 +56,7 @@ BROKEN: list[dict[str, Any]] = [
     {"description": "x" * 201},
     {"description": " "},
     {"description": "two\nlines"},
+    {"example_domain": False, "pact": True},
     {"goproxy": "https://proxy.example.com direct"},
     {"goproxy": "proxy.example.com"},
     {"goprivate": 'example.com/"x"'},

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 from types import ModuleType
 
+import jinja2
 import pytest
 import yaml
 from gosvc.matrix import AnswerSet
@@ -107,8 +108,16 @@ def test_the_template_renders_each_combinations_own_go_sum() -> None:
 
 
 def _question_defaults() -> dict[str, object]:
+    """Each dependency answer's default; one derived from an earlier answer (a Jinja
+    string, e.g. pact's "{{ example_domain }}") as that answer's default makes it."""
     questions = yaml.safe_load((REPO_ROOT / "copier.yml").read_text(encoding="utf-8"))
-    return {name: questions[name].get("default") for name in PINS.DEPENDENCY_ANSWERS}
+    defaults: dict[str, object] = {}
+    for name in PINS.DEPENDENCY_ANSWERS:
+        default = questions[name].get("default")
+        if isinstance(default, str) and "{{" in default:
+            default = yaml.safe_load(jinja2.Template(default).render(**defaults))
+        defaults[name] = default
+    return defaults
 
 
 @pytest.mark.unit

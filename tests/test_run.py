@@ -255,7 +255,10 @@ def test_sigterm_while_start_up_waits_for_the_seed_exits_0(
         ("LOG_LEVEL", "chatty"),
         ("PPROF_ENABLED", "perhaps"),
         ("OTEL_TRACES_EXPORTER", "zipkin"),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc"),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+        ("OTEL_TRACES_SAMPLER", "jaeger_remote"),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318"),
+        ("LOG_RATE_LIMIT", "-1"),
     ],
 )
 def test_bad_configuration_is_one_line_and_exit_2(built: Built, variable: str, value: str) -> None:

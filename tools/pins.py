@@ -46,8 +46,14 @@ GO_SUM_TEMPLATE = REPO_ROOT / "template" / "go.sum.jinja"
 # module depend on it (tests/test_pins.py checks the matrix covers every value).
 DEPENDENCY_ANSWERS: dict[str, tuple[Any, ...]] = {
     "example_domain": (True, False),
+    "pact": (True, False),
     "database": ("memory", "postgres"),
 }
+
+# Combinations copier.yml's validators refuse, so no project has them: never rendered.
+REFUSED: tuple[dict[str, Any], ...] = (
+    {"example_domain": False, "pact": True},  # pact tests the example
+)
 
 Combination = dict[str, Any]
 
@@ -57,11 +63,22 @@ HEADER = (
 )
 
 
-def combinations(answers: Mapping[str, Sequence[Any]] = DEPENDENCY_ANSWERS) -> list[Combination]:
-    """Every combination of the answers' values, the first values (the defaults) first."""
+def combinations(
+    answers: Mapping[str, Sequence[Any]] = DEPENDENCY_ANSWERS,
+    refused: Sequence[Mapping[str, Any]] = REFUSED,
+) -> list[Combination]:
+    """Every combination of the answers' values that the form accepts, the first values
+    (the defaults) first."""
     names = list(answers)
-    return [
+    every = (
         dict(zip(names, values, strict=True)) for values in itertools.product(*answers.values())
+    )
+    return [
+        combo
+        for combo in every
+        if not any(
+            all(combo.get(name) == value for name, value in rule.items()) for rule in refused
+        )
     ]
 
 

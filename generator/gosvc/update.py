@@ -79,8 +79,11 @@ def update_project(project: Path, *, to: str | None = None, out: TextIO | None =
     with copier_notes(stream):
         validate_answers(answers, source)
         print(f"  answers in {ANSWERS_FILE} are valid for the new template", file=stream)
+        data = answers_new_questions_need(answers)
+        for name, value in data.items():
+            print(f"  {name}: {str(value).lower()} ({NEW_QUESTION_NOTES[name]})", file=stream)
         try:
-            _run_copier_update(project, source)
+            _run_copier_update(project, source, data)
         except TaskFailedError as error:
             _restore(project)
             print(
@@ -278,13 +281,32 @@ def conflicted_files(project: Path) -> list[str]:
     return sorted(found)
 
 
-def _run_copier_update(project: Path, source: TemplateSource) -> None:
-    """Copier's three-way update, non-interactive: new questions take their defaults."""
-    with as_input_errors(source, provided=set()):
+# New questions whose default would turn on code that calls what a project generated
+# before them may not have (its bounded context is the user's, and an update never writes
+# it): for such a project the update answers them like this, and says so.
+NEW_QUESTION_ANSWERS: dict[str, Any] = {"pact": False}
+NEW_QUESTION_NOTES = {
+    "pact": "the contract tests call the example's downstream client, which a context from"
+    " before them may lack; `copier update -d pact=true` turns them on",
+}
+
+
+def answers_new_questions_need(answers: Mapping[str, Any]) -> dict[str, Any]:
+    """The answers for NEW_QUESTION_ANSWERS' questions the project's answers file lacks."""
+    return {name: value for name, value in NEW_QUESTION_ANSWERS.items() if name not in answers}
+
+
+def _run_copier_update(
+    project: Path, source: TemplateSource, data: Mapping[str, Any] | None = None
+) -> None:
+    """Copier's three-way update, non-interactive: new questions take their defaults, or
+    `data`."""
+    with as_input_errors(source, provided=set(data or ())):
         try:
             run_update(
                 project,
                 vcs_ref=source.vcs_ref,
+                data=dict(data or {}),
                 defaults=True,
                 overwrite=True,
                 conflict="inline",

@@ -7,6 +7,10 @@ import (
 	"io"
 	"net/http"
 	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // ErrAttemptTimeout is wrapped by the error of an attempt that ran out of AttemptTimeout
@@ -51,4 +55,36 @@ func (b *drainingBody) Close() error {
 	err := b.ReadCloser.Close()
 	b.cancel()
 	return err
+}
+
+// attemptInfo travels down a call's context from the retry and breaker layers to the
+// client span of each attempt, which they sit above. The attempts of a call run one after
+// another, so the layers update it in turn.
+type attemptInfo struct {
+	number  int    // 1 for the first attempt
+	breaker string // the breaker's state when it let the attempt through
+}
+
+type attemptInfoKey struct{}
+
+// annotateTransport sits below otelhttp's transport and adds to the attempt's client
+// span what only the layers above know: which attempt this is, and the breaker's state.
+type annotateTransport struct {
+	next http.RoundTripper
+}
+
+func (t *annotateTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if span := trace.SpanFromContext(req.Context()); span.IsRecording() {
+		if info, ok := req.Context().Value(attemptInfoKey{}).(*attemptInfo); ok {
+			attrs := []attribute.KeyValue{
+				attribute.Int("httpclient.attempt", info.number),
+				attribute.String("httpclient.breaker.state", info.breaker),
+			}
+			if info.number > 1 {
+				attrs = append(attrs, semconv.HTTPRequestResendCount(info.number-1))
+			}
+			span.SetAttributes(attrs...)
+		}
+	}
+	return t.next.RoundTrip(req)
 }

@@ -35,7 +35,11 @@ type breakerTransport struct {
 
 func (t *breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	host := req.URL.Host
-	done, err := t.breakers.get(host).Allow()
+	cb := t.breakers.get(host)
+	if info, ok := req.Context().Value(attemptInfoKey{}).(*attemptInfo); ok {
+		info.breaker = cb.State().String()
+	}
+	done, err := cb.Allow()
 	if err != nil {
 		if req.Body != nil {
 			_ = req.Body.Close() // a RoundTripper closes the body even when it sends nothing

@@ -38,6 +38,8 @@ type retryTransport struct {
 
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.budget.deposit()
+	info := &attemptInfo{number: 1}
+	req = req.WithContext(context.WithValue(req.Context(), attemptInfoKey{}, info))
 	if t.maxAttempts <= 1 || !replayable(req) {
 		return t.next.RoundTrip(req)
 	}
@@ -46,6 +48,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	attempt := 0
 	resp, err := backoff.Retry(ctx, func() (*http.Response, error) {
 		attempt++
+		info.number = attempt
 		areq, err := rewound(req, attempt)
 		if err != nil {
 			return nil, backoff.Permanent(err)
