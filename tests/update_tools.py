@@ -217,7 +217,7 @@ def undo_seed_rename(template_repo: Path) -> None:
             raise AssertionError(f"{config / name}: no {pattern.pattern!r} to undo")
         (config / name).write_text(updated, encoding="utf-8")
     for path in sorted((template_repo / "template").rglob("*")):
-        if path.is_file():
+        if path.is_file() and path.suffix not in {".png"}:  # the README's picture is binary
             text = path.read_text(encoding="utf-8")
             if SEED_NEW_TEMPLATE in text:
                 path.write_text(text.replace(SEED_NEW_TEMPLATE, SEED_OLD), encoding="utf-8")

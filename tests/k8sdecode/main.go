@@ -15,6 +15,7 @@ import (
 	"io"
 	"os"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
@@ -42,6 +43,8 @@ func newScheme() (*runtime.Scheme, error) {
 		autoscalingv2.AddToScheme,
 		policyv1.AddToScheme,
 		networkingv1.AddToScheme,
+		// The Prometheus Operator's custom resources (the monitoring component's PodMonitor).
+		monitoringv1.AddToScheme,
 	} {
 		if err := add(scheme); err != nil {
 			return nil, err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 )
@@ -97,7 +98,7 @@ type breakers struct {
 
 func newBreakers(downstream string, cfg Config, logger *slog.Logger, meter metric.Meter) *breakers {
 	minRequests := uint32(cfg.BreakerMinRequests) // #nosec G115 -- validated positive by config
-	return &breakers{
+	b := &breakers{
 		settings: gobreaker.Settings{
 			MaxRequests: uint32(cfg.BreakerHalfOpenProbes), // #nosec G115 -- as above
 			Interval:    cfg.BreakerWindow,
@@ -116,6 +117,33 @@ func newBreakers(downstream string, cfg Config, logger *slog.Logger, meter metri
 			"Circuit breaker state changes, by downstream, host and new state."),
 		downstream: downstream,
 		byHost:     make(map[string]*gobreaker.TwoStepCircuitBreaker[struct{}]),
+	}
+	b.observeStates(meter)
+	return b
+}
+
+// observeStates reports every breaker's state when metrics are collected, as
+// gobreaker numbers them: 0 closed, 1 half-open, 2 open. A dashboard shows the state from
+// this gauge; the transitions counter says how often it changed in between.
+func (b *breakers) observeStates(meter metric.Meter) {
+	state, err := meter.Int64ObservableGauge("httpclient.breaker.state",
+		metric.WithUnit("{state}"),
+		metric.WithDescription("Circuit breaker state, by downstream and host: 0 closed, 1 half-open, 2 open."))
+	if err == nil {
+		_, err = meter.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+			b.mu.RLock()
+			defer b.mu.RUnlock()
+			for host, cb := range b.byHost {
+				o.ObserveInt64(state, int64(cb.State()), metric.WithAttributes(
+					attribute.String("downstream", b.downstream),
+					attribute.String("server.address", host),
+				))
+			}
+			return nil
+		}, state)
+	}
+	if err != nil {
+		otel.Handle(err) // constant names: a defect of this package; the client still works
 	}
 }
 

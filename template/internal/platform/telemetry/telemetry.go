@@ -23,6 +23,9 @@
 //
 // A value the SDK would ignore or misread is a *ConfigError from New, never a silent
 // fallback.
+//
+// Metrics (metrics.go) come from the same resource and shut down through the same
+// [Telemetry.Shutdown].
 package telemetry
 
 import (
@@ -39,6 +42,8 @@ import (
 
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/metric"
+	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -63,6 +68,7 @@ type Telemetry struct {
 	loggerProvider *sdklog.LoggerProvider // nil unless logs are exported
 	propagator     propagation.TextMapPropagator
 	exporters      []string
+	metrics        metricsSetup
 	shutdown       []func(context.Context) error
 }
 
@@ -76,7 +82,8 @@ func New(ctx context.Context, svc Service) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &Telemetry{propagator: propagator}
+	// Metrics are no-ops unless newMetrics finds an exporter (and with the SDK disabled).
+	t := &Telemetry{propagator: propagator, metrics: metricsSetup{provider: metricnoop.NewMeterProvider()}}
 
 	if disabled, _ := strconv.ParseBool(strings.ToLower(os.Getenv("OTEL_SDK_DISABLED"))); disabled {
 		// No spans at all; incoming trace context still passes through to outgoing calls.
@@ -89,9 +96,16 @@ func New(ctx context.Context, svc Service) (*Telemetry, error) {
 	if err != nil {
 		return nil, err
 	}
-	tp, exporters, err := newTracerProvider(ctx, t.resource)
+	t.metrics, err = newMetrics(ctx, t.resource)
 	if err != nil {
 		return nil, err
+	}
+	if t.metrics.shutdown != nil {
+		t.shutdown = append(t.shutdown, t.metrics.shutdown)
+	}
+	tp, exporters, err := newTracerProvider(ctx, t.resource)
+	if err != nil {
+		return nil, errors.Join(err, t.Shutdown(ctx))
 	}
 	t.tracerProvider, t.exporters = tp, exporters
 	t.shutdown = append(t.shutdown, tp.Shutdown)
@@ -139,6 +153,17 @@ func (t *Telemetry) Exporters() []string { return slices.Clone(t.exporters) }
 // TracerProvider is the provider components create their tracers from.
 func (t *Telemetry) TracerProvider() trace.TracerProvider { return t.tracerProvider }
 
+// MeterProvider is the provider components create their meters from.
+func (t *Telemetry) MeterProvider() metric.MeterProvider { return t.metrics.provider }
+
+// MetricsExporters names the metric exporters in use (OTEL_METRICS_EXPORTER); none when
+// metrics are not exported.
+func (t *Telemetry) MetricsExporters() []string { return slices.Clone(t.metrics.exporters) }
+
+// MetricsHandler serves the metrics in the Prometheus text and OpenMetrics formats with
+// OTEL_METRICS_EXPORTER=prometheus, for the admin listener's /metrics; nil otherwise.
+func (t *Telemetry) MetricsHandler() http.Handler { return t.metrics.handler }
+
 // Propagator injects and extracts trace context and baggage in HTTP headers.
 func (t *Telemetry) Propagator() propagation.TextMapPropagator { return t.propagator }
 
@@ -153,6 +178,7 @@ const ErrorInterval = 30 * time.Second
 // standard logger on stderr. Only the composition root calls it.
 func (t *Telemetry) InstallGlobals(handle func(err error, suppressed int)) {
 	otel.SetTracerProvider(t.tracerProvider)
+	otel.SetMeterProvider(t.metrics.provider)
 	otel.SetTextMapPropagator(t.propagator)
 	otel.SetErrorHandler(&limitedHandler{handle: handle, interval: ErrorInterval, now: time.Now})
 }
@@ -197,6 +223,9 @@ func (t *Telemetry) Middleware(untraced ...string) func(http.Handler) http.Handl
 	return func(next http.Handler) http.Handler {
 		return otelhttp.NewHandler(next, "",
 			otelhttp.WithTracerProvider(t.tracerProvider),
+			// The server's metrics come from httpserver.Metrics, with bounded labels; otelhttp's
+			// would label them with the client's Host header.
+			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
 			otelhttp.WithPropagators(t.propagator),
 			otelhttp.WithFilter(func(r *http.Request) bool { return !slices.Contains(untraced, r.URL.Path) }),
 			otelhttp.WithSpanNameFormatter(spanName),
