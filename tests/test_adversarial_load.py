@@ -13,6 +13,7 @@ deadline."""
 from __future__ import annotations
 
 import json
+import re
 import signal
 import threading
 import time
@@ -116,11 +117,14 @@ def overload_run(
     downstreams: Callable[..., FakeDownstream],
     loadgen: Path,
     enabled: str,
-) -> tuple[LoadReport, list[tuple[int, float]]]:
+) -> tuple[LoadReport, list[tuple[int, float]], str]:
+    """The warm-up and the overload; returns the overload's report, the probes' answers
+    and the admin listener's /metrics after it."""
     downstream = downstreams(delay="100ms", concurrency=16)
     service = start(
         f"overload-{enabled}",
         OVERLOAD_ENABLED=enabled,
+        OTEL_METRICS_EXPORTER="prometheus",
         DRAIN_DELAY="0s",
         **{built.downstream_env("URL"): downstream.collection(built.collection.split("/")[-1])},
     )
@@ -136,7 +140,17 @@ def overload_run(
     finally:
         stop.set()
         prober.join()
-    return report, probes
+    metrics = request(service.admin_port, "GET", "/metrics")
+    assert metrics.status == 200, metrics.body
+    return report, probes, metrics.body.decode()
+
+
+def prometheus_sum(exposition: str, name: str) -> float:
+    """The sum of a metric's samples in a Prometheus text exposition."""
+    pattern = re.compile(rf"^{re.escape(name)}(?:\{{[^}}]*\}})? (\S+)$", re.MULTILINE)
+    values = [float(value) for value in pattern.findall(exposition)]
+    assert values, f"no {name} in /metrics"
+    return sum(values)
 
 
 def test_overload_sheds_the_excess_and_keeps_admitted_latency_bounded(
@@ -146,14 +160,18 @@ def test_overload_sheds_the_excess_and_keeps_admitted_latency_bounded(
     loadgen: Path,
     figure: Figure,
 ) -> None:
-    on, probes_on = overload_run(built, start, downstreams, loadgen, "true")
-    off, probes_off = overload_run(built, start, downstreams, loadgen, "false")
+    on, probes_on, metrics_on = overload_run(built, start, downstreams, loadgen, "true")
+    off, probes_off, _ = overload_run(built, start, downstreams, loadgen, "false")
+    shed, limit = (prometheus_sum(metrics_on, n) for n in ("overload_shed_total", "overload_limit"))
     figure(f"capacity {CAPACITY_RPS}/s, offered {OFFERED_RPS}/s for 4s after a 2s warm-up")
     figure(f"limiter on:  {on.summary()}")
     figure(f"limiter off: {off.summary()}")
     for name, probes in (("on", probes_on), ("off", probes_off)):
         worst = max(seconds for _, seconds in probes) * 1000
         figure(f"probes and admin with the limiter {name}: {len(probes)}, slowest {worst:.1f} ms")
+    figure(
+        f"/metrics after the overload: overload_shed_total {shed:.0f}, overload_limit {limit:.0f}"
+    )
 
     # On: the excess is shed with 503 + Retry-After, nothing fails otherwise, and the
     # requests admitted are answered long before those of the unprotected service.
@@ -169,6 +187,9 @@ def test_overload_sheds_the_excess_and_keeps_admitted_latency_bounded(
     assert set(off.statuses) == {200}, off.summary()
     assert off.latency(200)["p50"] > on.latency(200)["p50"], (on.summary(), off.summary())
     assert off.p99(200) > on.p99(200), (on.summary(), off.summary())
+    # The limit and the shed count are metrics (the warm-up shed nothing).
+    assert shed == on.statuses[503], (shed, on.statuses)
+    assert 20 <= limit <= 1000, limit  # within OVERLOAD_MIN_LIMIT and OVERLOAD_MAX_LIMIT
     # The probes and the admin listener are never shed.
     assert {status for status, _ in probes_on} == {200}, probes_on
 
