@@ -1,14 +1,15 @@
 """A real Kubernetes control plane on loopback ports, for the components tests.
 
 etcd and the Kubernetes binaries are built from their Go modules (tests/k8scluster: etcd
-from go.etcd.io/etcd/server/v3, kube-apiserver and kube-controller-manager from
-k8s.io/kubernetes with its staging modules replaced by their releases) into the tools
-cache, once per version and Go version, like the other tools (delivery_tools). Then
-`ControlPlane.start` runs etcd, kube-apiserver (a static token for an admin, a generated
-service-account key, self-signed serving certificates in a temporary --cert-dir, the
-default admission plugins with PodSecurity) and kube-controller-manager (Deployment,
-ReplicaSet, HPA, namespace and the other controllers), all bound to 127.0.0.1 on free ports.
-There is no node: pods pass admission and are stored, then stay Pending.
+from go.etcd.io/etcd/server/v3, kube-apiserver, kube-controller-manager, kube-scheduler and
+the kubelet (for kubernetes_node) from k8s.io/kubernetes with its staging modules replaced
+by their releases) into the tools cache, once per version and Go version, like the other
+tools (delivery_tools). Then `ControlPlane.start` runs etcd, kube-apiserver (a static
+token for an admin, a generated service-account key, self-signed serving certificates in
+a temporary --cert-dir, the default admission plugins with PodSecurity) and
+kube-controller-manager (Deployment, ReplicaSet, HPA, namespace and the other
+controllers), all bound to 127.0.0.1 on free ports.
+Without a node (kubernetes_node) pods pass admission and are stored, then stay Pending.
 
 Run ``python tests/kubernetes_cluster.py`` to build the binaries and print how long it took.
 """
@@ -37,14 +38,15 @@ from delivery_tools import ToolUnavailable, _go, _install_atomically, go_version
 SOURCES = Path(__file__).resolve().parent / "k8scluster"
 KUBERNETES_VERSION = "v1.34.4"
 ETCD_VERSION = "v3.6.16"
-KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager")
+KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")
+NODE_NAME = "copier-test-node"  # the kubelet of kubernetes_node
 STARTUP_TIMEOUT = 180.0  # seconds; on a loaded machine the apiserver needs a while
 
 T = TypeVar("T")
 
 
-def _sources_digest(folder: Path, names: tuple[str, ...]) -> str:
-    digest = hashlib.sha256()
+def _sources_digest(folder: Path, names: tuple[str, ...], extra: str = "") -> str:
+    digest = hashlib.sha256(extra.encode())
     for name in names:
         digest.update(name.encode())
         digest.update((folder / name).read_bytes())
@@ -62,8 +64,8 @@ def ensure_etcd() -> Path:
 
 
 def ensure_kubernetes() -> Path:
-    """The folder holding kube-apiserver and kube-controller-manager of KUBERNETES_VERSION."""
-    key = _sources_digest(SOURCES, ("go.mod", "go.sum"))
+    """The folder holding the KUBERNETES_COMMANDS of KUBERNETES_VERSION."""
+    key = _sources_digest(SOURCES, ("go.mod", "go.sum"), extra=" ".join(KUBERNETES_COMMANDS))
     final_dir = tools_root() / f"kubernetes-{KUBERNETES_VERSION}-{key}-{go_version()}"
     packages = [f"k8s.io/kubernetes/cmd/{command}" for command in KUBERNETES_COMMANDS]
     _install_atomically(
@@ -140,6 +142,7 @@ class ControlPlane:
     token: str
     ca_file: Path
     kubeconfig: Path  # the admin's (system:masters)
+    node_kubeconfig: Path  # system:node:NODE_NAME's, for a kubelet
     components: list[Component] = field(default_factory=list)
     started_in: float = 0.0
 
@@ -174,8 +177,14 @@ class ControlPlane:
             # kube-apiserver writes a self-signed CA and serving certificate here.
             ca_file=cert_dir / "apiserver.crt",
             kubeconfig=root / "kubeconfig",
+            node_kubeconfig=root / "node.kubeconfig",
         )
-        (root / "tokens.csv").write_text(f'{token},admin,admin,"system:masters"\n')
+        node_token = secrets.token_hex(16)
+        (root / "tokens.csv").write_text(
+            f'{token},admin,admin,"system:masters"\n'
+            # A kubelet (kubernetes_node), authorized by the Node authorizer.
+            f'{node_token},system:node:{NODE_NAME},{NODE_NAME},"system:nodes"\n'
+        )
         key = root / "service-account.key"
         with key.open("wb") as output:
             subprocess.run(
@@ -198,6 +207,7 @@ class ControlPlane:
             check=True,
         )
         plane.kubeconfig.write_text(_kubeconfig(server, plane.ca_file, token))
+        plane.node_kubeconfig.write_text(_kubeconfig(server, plane.ca_file, node_token))
         return plane
 
     def _spawn(self, name: str, argv: list[str]) -> Component:

@@ -19,8 +19,13 @@ import contextlib
 import copy
 import json
 import math
+import os
 import re
+import subprocess
+import time
 from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,7 +33,8 @@ import yaml
 from delivery_support import ENVIRONMENTS, manifests_text
 from gosvc.matrix import AnswerSet
 from kubernetes_cluster import ControlPlane, wait_until
-from support import DEFAULTS, MATRIX, Project, RenderSet, run_tool
+from kubernetes_node import Node, ensure_node_tools, write_image
+from support import DEFAULTS, MATRIX, BuildSet, Project, RenderSet, run_tool
 
 pytestmark = [pytest.mark.components, pytest.mark.xdist_group("kubernetes")]
 
@@ -459,3 +465,107 @@ def test_a_changed_config_value_rolls_out_with_the_declared_surge(
             f"maxUnavailable {strategy['maxUnavailable']} -> {unavailable}: old ReplicaSet "
             f"kept at {replicas - unavailable}, new one at {surge}"
         )
+
+
+# ---------------------------------------------------------------------- a real node
+
+
+@pytest.fixture
+def node(control_plane: ControlPlane) -> Iterator[Node]:
+    """A kubelet with containerd for one test: the other tests' pods stay unscheduled."""
+    with Node.running(control_plane) as running:
+        print(f"\nnode ready in {running.started_in:.1f}s")
+        yield running
+
+
+def watched_states(stream: str) -> list[tuple[bool, dict[str, Any]]]:
+    """(ready, state) of the container in each object `kubectl get -w -o json` printed
+    (the stream is cut wherever the watch was stopped)."""
+    decoder = json.JSONDecoder()
+    states, position = [], 0
+    while position < len(stream):
+        if stream[position].isspace():
+            position += 1
+            continue
+        try:
+            pod, position = decoder.raw_decode(stream, position)
+        except json.JSONDecodeError:
+            break  # the last object, cut off when the watch was stopped
+        for status in pod.get("status", {}).get("containerStatuses", []):
+            states.append((bool(status.get("ready")), status.get("state", {})))
+    return states
+
+
+def test_on_a_real_node_the_probes_pass_and_a_deleted_pod_drains_and_exits_zero(
+    built_set: BuildSet, node: Node, control_plane: ControlPlane, tmp_path: Path
+) -> None:
+    plane = control_plane
+    built = built_set(DEFAULTS)  # `make build`: the static binary the image holds
+    project = built.project
+    namespace = name = project.service_name
+    image = f"localhost/{name}:test"
+    node.import_image(write_image(ensure_node_tools(), built.binary, image, tmp_path / "image.tar"))
+    with namespace_applied(plane, manifests_text(project, "dev", image)):
+
+        def started_and_ready() -> dict[str, Any] | None:
+            node.check_running()
+            for pod in plane.get("pods", namespace=namespace):
+                for status in pod["status"].get("containerStatuses", []):
+                    if status.get("started") and status.get("ready"):
+                        found: dict[str, Any] = pod
+                        return found
+            return None
+
+        # The kubelet's startup probe passed (started), then its readiness probe (ready).
+        pod = wait_until("a started, ready pod", started_and_ready, CONTROLLER_TIMEOUT)
+        pod_name = pod["metadata"]["name"]
+        spec = pod["spec"]
+        [container] = spec["containers"]
+        # Past one liveness period: the liveness probe has run and restarted nothing.
+        time.sleep(container["livenessProbe"]["periodSeconds"] + 2)
+        [status] = plane.get("pod", pod_name, namespace)["status"]["containerStatuses"]
+        assert status["ready"] and status["restartCount"] == 0, status
+
+        env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+        with subprocess.Popen(
+            [
+                "kubectl",
+                "get",
+                "pod",
+                pod_name,
+                f"--namespace={namespace}",
+                "--watch",
+                "--output=json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        ) as watch:
+            time.sleep(1)
+            deleted = time.time()
+            result = plane.kubectl(
+                "delete", "pod", pod_name, f"--namespace={namespace}", "--wait=false"
+            )
+            assert result.returncode == 0, result.stderr
+            gone = plane.kubectl(
+                "wait",
+                "--for=delete",
+                f"pod/{pod_name}",
+                f"--namespace={namespace}",
+                "--timeout=90s",
+            )
+            assert gone.returncode == 0, gone.stderr
+            time.sleep(1)
+            watch.terminate()
+            stream, _ = watch.communicate(timeout=10)
+        states = watched_states(stream)
+        unready = [i for i, (ready, state) in enumerate(states) if not ready and "running" in state]
+        stopped = [i for i, (_, state) in enumerate(states) if "terminated" in state]
+        assert unready and stopped and unready[0] < stopped[0], states
+        terminated = states[stopped[-1]][1]["terminated"]
+        assert terminated["exitCode"] == 0, terminated
+        finished = datetime.fromisoformat(terminated["finishedAt"].replace("Z", "+00:00"))
+        took = finished.timestamp() - deleted
+        print(f"deleted pod: unready while running, then exit 0 after {took:.0f}s")
+        assert took < spec["terminationGracePeriodSeconds"], took
