@@ -18,8 +18,9 @@ import (
 //   - deployment.environment.name and the Kubernetes attributes (k8s.pod.name,
 //     k8s.namespace.name, k8s.node.name), which the Deployment passes in
 //     OTEL_RESOURCE_ATTRIBUTES;
-//   - the host, the process (pid, executable, owner; not its command line, which may hold
-//     secrets) and the Go runtime, from the SDK's detectors.
+//   - the host, the process (pid and executable; not its command line, which may hold
+//     secrets, nor its owner, whose lookup fails for a UID the image has no passwd entry
+//     for) and the Go runtime, from the SDK's detectors.
 //
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override the defaults.
 func newResource(ctx context.Context, svc Service) (*resource.Resource, error) {
@@ -34,7 +35,6 @@ func newResource(ctx context.Context, svc Service) (*resource.Resource, error) {
 		resource.WithOSType(),
 		resource.WithProcessPID(),
 		resource.WithProcessExecutableName(),
-		resource.WithProcessOwner(),
 		resource.WithProcessRuntimeName(),
 		resource.WithProcessRuntimeVersion(),
 		resource.WithProcessRuntimeDescription(),
@@ -46,8 +46,8 @@ func newResource(ctx context.Context, svc Service) (*resource.Resource, error) {
 		// Later options win: the environment overrides the defaults above.
 		resource.WithFromEnv(),
 	)
-	// A detector that found less than it looked for (no user name for the process owner in
-	// a scratch image) still returns the rest.
+	// A detector that found less than it looked for (a host name it could not read) still
+	// returns the rest.
 	if err != nil && !errors.Is(err, resource.ErrPartialResource) {
 		return nil, fmt.Errorf("telemetry resource: %w", err)
 	}
