@@ -20,8 +20,10 @@ import yaml
 from copier import run_update
 from gosvc.matrix import AnswerSet
 from gosvc.service import LOOPBACK, Service
+from gosvc.update import answers_new_questions_need
 from support import DEFAULTS, MATRIX, REPO_ROOT, gosvc, run_tool
 from update_tools import (
+    ANSWERS_FILE,
     CHANGELOG,
     DEV_OVERLAY,
     DOT_ENV,
@@ -65,9 +67,15 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> History:
 
 def test_edited_release_project_updates_and_builds(history: History, tmp_path: Path) -> None:
     old = generate(history, history.old, tmp_path / "old", DEFAULTS.answers)
-    fresh = generate(
-        history, history.new, tmp_path / "fresh", {**DEFAULTS.answers, **kept_answers(old)}
-    )
+    # gosvc update answers the new questions whose defaults need newer context code (pact)
+    # for a project that predates them; the fresh copy to compare with gets the same.
+    recorded = yaml.safe_load((old / ANSWERS_FILE).read_text(encoding="utf-8"))
+    fresh_answers = {
+        **DEFAULTS.answers,
+        **kept_answers(old),
+        **answers_new_questions_need(recorded),
+    }
+    fresh = generate(history, history.new, tmp_path / "fresh", fresh_answers)
     project = generate(history, history.old, tmp_path / "svc", DEFAULTS.answers)
     edit_all(project)
     commit_all(project, "Hand edits")

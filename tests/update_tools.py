@@ -339,8 +339,10 @@ def has_example_domain(project: Path) -> bool:
 
 def is_user_owned(relative: str, context: str) -> bool:
     """Files `copier update` never touches (copier.yml's `_exclude` on update)."""
-    if relative.startswith("cmd/") and relative.endswith(("/downstream.go", "/contract_test.go")):
-        return True  # the example context's downstream wiring and provider states
+    if relative.startswith("cmd/") and relative.endswith(
+        ("/downstream.go", "/metrics.go", "/contract_test.go")
+    ):
+        return True  # the example context's downstream and metrics wiring, provider states
     return relative.startswith((f"internal/{context}/", "deploy/kustomize/overlays/", "contracts/"))
 
 
