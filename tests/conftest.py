@@ -19,6 +19,9 @@ Fixtures for test authors:
 - `fresh_project -> Project`: a private copy of the default answers' render, free to
   modify (a copy costs milliseconds; a render about ten seconds).
 - `project_copy(answer_set, dest) -> Project`: the same for any answer set.
+- `start(name, http_port=None, binary=None, **env) -> Service`: start the module's
+  `built` fixture's binary (the module defines `built`), or `binary`, and wait until it is
+  ready; every one started is stopped at the end.
 - `shared_work -> SharedWork`: for other once-per-run work (a database, a binary, a
   snapshot of the template), `shared_work.folder(key, make)`; put a version or content
   hash in the key when the work depends on one.
@@ -47,12 +50,14 @@ from pathlib import Path
 import pytest
 from gosvc.checks import go_environment
 from gosvc.matrix import AnswerSet
+from gosvc.service import Service
 from support import (
     DEFAULTS,
     BuildSet,
     Built,
     CopySet,
     Figure,
+    Launch,
     Project,
     RenderSet,
     SharedWork,
@@ -193,6 +198,29 @@ def project_copy(rendered_set: RenderSet) -> CopySet:
 def fresh_project(project_copy: CopySet, tmp_path: Path) -> Project:
     """A private render of the default answers, free to modify."""
     return project_copy(DEFAULTS, tmp_path / "project")
+
+
+@pytest.fixture
+def start(built: Built, tmp_path: Path) -> Iterator[Launch]:
+    """Start the test module's `built` service (or `binary`) with extra environment, each
+    with its own log folder (the log files are named after the binary); every one started
+    is stopped. A module that starts it differently (with a seed file, say) defines its own
+    `start`, which may ask for this one."""
+    started: list[Service] = []
+
+    def launch(
+        name: str, http_port: int | None = None, binary: Path | None = None, **env: str
+    ) -> Service:
+        log_dir = tmp_path / f"{name}-{len(started)}"
+        log_dir.mkdir()
+        service = Service(binary or built.binary, log_dir=log_dir, env=env, http_port=http_port)
+        started.append(service)
+        service.wait_for_status("/readyz", 200)
+        return service
+
+    yield launch
+    for service in started:
+        service.stop()
 
 
 # ------------------------------------------------------------- collection

@@ -18,7 +18,6 @@ and how long it took (useful to warm a CI cache).
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import os
 import shutil
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from filelock import FileLock
+from gosvc.components import ComponentUnavailable, _go, go_version, tools_root
 
 K8SDECODE_SOURCE = Path(__file__).resolve().parent / "k8sdecode"
 LOADGEN_SOURCE = Path(__file__).resolve().parent / "loadgen"
@@ -52,34 +52,9 @@ GOSEC = GoTool("gosec", "github.com/securego/gosec/v2/cmd/gosec", "v2.30.0")
 GO_TOOLS = (GOLANGCI_LINT, ACTIONLINT, GOSEC)
 
 
-class ToolUnavailable(RuntimeError):
-    """A tool could not be installed; the message says what to do."""
-
-
-def tools_root() -> Path:
-    override = os.environ.get("COPIER_GO_SERVICE_TOOLS")
-    if override:
-        return Path(override)
-    return Path.home() / ".cache" / "copier-go-service" / "tools"
-
-
-def _go() -> str:
-    go = shutil.which("go")
-    if go is None:
-        raise ToolUnavailable("the Go toolchain is not on PATH; install Go 1.25 or later")
-    return go
-
-
-@functools.cache
-def go_version() -> str:
-    """The Go toolchain's version, e.g. go1.26.8: part of each cached tool's key."""
-    result = subprocess.run(
-        [_go(), "env", "GOVERSION"], capture_output=True, text=True, check=False
-    )
-    version = result.stdout.strip()
-    if result.returncode != 0 or not version:
-        raise ToolUnavailable(f"`go env GOVERSION` failed: {result.stderr.strip()}")
-    return version
+# One error for a component or tool that cannot be built, whichever module raises it
+# (gosvc.components' _go and go_version raise it for the tools here too).
+ToolUnavailable = ComponentUnavailable
 
 
 def _build_env(gobin: Path | None = None) -> dict[str, str]:

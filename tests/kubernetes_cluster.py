@@ -21,19 +21,21 @@ import hashlib
 import json
 import os
 import secrets
-import socket
 import ssl
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from delivery_tools import ToolUnavailable, _go, _install_atomically, go_version, tools_root
+from delivery_tools import ToolUnavailable, _install_atomically
+from gosvc.components import _go, go_version, tools_root
+from gosvc.service import free_port, stop_process
+from support import wait_until
 
 SOURCES = Path(__file__).resolve().parent / "k8scluster"
 KUBERNETES_VERSION = "v1.34.4"
@@ -41,8 +43,6 @@ ETCD_VERSION = "v3.6.16"
 KUBERNETES_COMMANDS = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubelet")
 NODE_NAME = "copier-test-node"  # the kubelet of kubernetes_node
 STARTUP_TIMEOUT = 180.0  # seconds; on a loaded machine the apiserver needs a while
-
-T = TypeVar("T")
 
 
 def _sources_digest(folder: Path, names: tuple[str, ...], extra: str = "") -> str:
@@ -96,25 +96,6 @@ def _kubeconfig(server: str, ca_file: Path, token: str) -> str:
     )
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def wait_until(what: str, check: Callable[[], T | None], timeout: float, every: float = 0.5) -> T:
-    """Call `check` until it returns something other than None; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result is not None:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(every)
-
-
 @dataclass
 class Component:
     """One control-plane process and its log file."""
@@ -132,9 +113,35 @@ class Component:
         if code is not None:
             raise AssertionError(f"{self.name} exited with {code}:\n{self.tail()}")
 
+    def stop(self) -> None:
+        """SIGTERM, then SIGKILL after 20 s; nothing when it has exited."""
+        stop_process(self.process, grace=20)
+
+
+class Components:
+    """What ControlPlane and kubernetes_node's Node share: processes started with their
+    logs in `root`, in `components` in the order they were started."""
+
+    root: Path
+    components: list[Component]
+
+    def _spawn(self, name: str, argv: list[str]) -> Component:
+        log = self.root / f"{name}.log"
+        with log.open("wb") as output:
+            process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
+            )
+        component = Component(name, process, log)
+        self.components.append(component)
+        return component
+
+    def check_running(self) -> None:
+        for component in self.components:
+            component.check_running()
+
 
 @dataclass
-class ControlPlane:
+class ControlPlane(Components):
     """etcd, kube-apiserver and kube-controller-manager, and kubectl pointed at them."""
 
     root: Path
@@ -209,16 +216,6 @@ class ControlPlane:
         plane.kubeconfig.write_text(_kubeconfig(server, plane.ca_file, token))
         plane.node_kubeconfig.write_text(_kubeconfig(server, plane.ca_file, node_token))
         return plane
-
-    def _spawn(self, name: str, argv: list[str]) -> Component:
-        log = self.root / f"{name}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
-            )
-        component = Component(name, process, log)
-        self.components.append(component)
-        return component
 
     def _start(self, etcd_binary: Path, binaries: Path) -> None:
         root = self.root
@@ -321,17 +318,7 @@ class ControlPlane:
 
     def stop(self) -> None:
         for component in reversed(self.components):
-            if component.process.poll() is None:
-                component.process.terminate()
-                try:
-                    component.process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    component.process.kill()
-                    component.process.wait()
-
-    def check_running(self) -> None:
-        for component in self.components:
-            component.check_running()
+            component.stop()
 
     # ------------------------------------------------------------------- kubectl
 

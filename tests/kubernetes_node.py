@@ -22,18 +22,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from delivery_tools import _go, _install_atomically, go_version, tools_root
+from delivery_tools import _install_atomically
+from gosvc.components import _go, go_version, tools_root
+from gosvc.service import free_port
 from kubernetes_cluster import (
     NODE_NAME,
     SOURCES,
     STARTUP_TIMEOUT,
     Component,
+    Components,
     ControlPlane,
     _sources_digest,
     ensure_kubernetes,
-    free_port,
-    wait_until,
 )
+from support import wait_until
 
 NODE_SOURCES = SOURCES / "node"
 
@@ -68,7 +70,7 @@ def write_image(tools: Path, binary: Path, reference: str, out: Path) -> Path:
 
 
 @dataclass
-class Node:
+class Node(Components):
     """kube-scheduler, containerd and a kubelet registered as NODE_NAME."""
 
     plane: ControlPlane
@@ -109,16 +111,6 @@ class Node:
             yield node
         finally:
             node.stop()
-
-    def _spawn(self, name: str, argv: list[str]) -> Component:
-        log = self.root / f"{name}.log"
-        with log.open("wb") as output:
-            process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT
-            )
-        component = Component(name, process, log)
-        self.components.append(component)
-        return component
 
     def _start(self, binaries: Path, tools: Path) -> None:
         root = self.root
@@ -249,15 +241,11 @@ state = "{root / "containerd-state"}"
 
         wait_until(f"node {NODE_NAME} Ready", ready, STARTUP_TIMEOUT)
 
-    def check_running(self) -> None:
-        for component in self.components:
-            component.check_running()
-
     def stop(self) -> None:
         self.plane.kubectl("delete", "node", NODE_NAME, "--ignore-not-found")
         kubelet = [item for item in self.components if item.name != "containerd"]
         for component in reversed(kubelet):
-            _terminate(component.process)
+            component.stop()
         if self.socket.exists():
             # The pods' containers and sandboxes, which outlive the kubelet.
             listed = self.ctr("tasks", "list", "--quiet")
@@ -268,7 +256,7 @@ state = "{root / "containerd-state"}"
                 self.ctr("tasks", "delete", "--force", task)
         for component in self.components:
             if component.name == "containerd":
-                _terminate(component.process)
+                component.stop()
         for shim in _shims_of(self.socket):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(shim, signal.SIGKILL)
@@ -278,16 +266,6 @@ state = "{root / "containerd-state"}"
                 subprocess.run(["ip", "netns", "delete", name], capture_output=True, check=False)
         subprocess.run(["ip", "link", "delete", BRIDGE], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def _terminate(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def _shims_of(socket: Path) -> list[int]:

@@ -5,7 +5,7 @@ The library is the one pact-go v2.4.2 is built against (libpact_ffi 0.4.28; newe
 dropped functions it links). A generated project's `make pact-ffi` takes it from the npm
 package @pact-foundation/pact-core-<os>-<arch> (`npm pack`, no install scripts); the test
 set-up runs that very target, with PACT_LIB_DIR in the tools cache
-(``<cache>/libpact_ffi-<version>/``, see delivery_tools.tools_root), under a file lock so
+(``<cache>/libpact_ffi-<version>/``, see gosvc.components.tools_root), under a file lock so
 parallel workers fetch it once. A warm run finds the file; a cold one needs npm and the
 npm registry, nothing installed by hand.
 """
@@ -17,8 +17,9 @@ import shutil
 import sys
 from pathlib import Path
 
-from delivery_tools import ToolUnavailable, tools_root
+from delivery_tools import ToolUnavailable
 from filelock import FileLock
+from gosvc.components import tools_root
 from support import Project, run_tool
 
 LIBPACT_FFI_VERSION = "0.4.28"

@@ -4,7 +4,7 @@ loopback port, asked through its HTTP API.
 Prometheus and promtool come from ``github.com/prometheus/prometheus`` at PROMETHEUS_VERSION
 (Prometheus 3.x: the OTLP receiver behind ``--web.enable-otlp-receiver``), built with
 ``go install`` into ``<cache>/prometheus-<version>-<go version>/`` like the delivery tools
-(``delivery_tools.tools_root``), once, under a file lock. The build tag ``remove_all_sd``
+(``gosvc.components.tools_root``), once, under a file lock. The build tag ``remove_all_sd``
 leaves out every cloud service discovery (static targets are all the tests use), which
 about halves the cold build. No web UI is embedded; the API is all the tests need.
 
@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from delivery_tools import _go, _install_atomically, go_version, tools_root
-from gosvc.service import LOOPBACK, free_port, wait_for
+from delivery_tools import _install_atomically
+from gosvc.components import _go, go_version, tools_root
+from gosvc.service import LOOPBACK, free_port, stop_process, wait_for
 
 PROMETHEUS_MODULE = "github.com/prometheus/prometheus"
 PROMETHEUS_VERSION = "v0.316.0"  # Prometheus 3.x; the module's tags are v0.<minor><patch>
@@ -153,13 +154,7 @@ class Prometheus:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process, grace=20)
 
 
 def main() -> int:

@@ -15,11 +15,12 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from filelock import FileLock
 from gosvc.matrix import AnswerSet, load_matrix
 from gosvc.render import render_project
+from gosvc.service import Service, wait_for
 from gosvc.template import TemplateSource
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +29,8 @@ MATRIX = load_matrix(MATRIX_FILE)
 DEFAULTS = next(answer_set for answer_set in MATRIX if not answer_set.answers)
 # HEAD plus uncommitted changes: the template as it is in this checkout.
 SOURCE = TemplateSource(str(REPO_ROOT), "HEAD")
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,8 @@ BuildSet = Callable[[AnswerSet], Built]
 CopySet = Callable[[AnswerSet, Path], Project]
 # The `figure` fixture's function: report one line of measured figures.
 Figure = Callable[[str], None]
+# The `start` fixture's function (conftest's, or a module's own): start the built service.
+Launch = Callable[..., Service]
 
 
 def render(answer_set: AnswerSet, dest: Path) -> Project:
@@ -209,3 +214,10 @@ def gosvc(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[st
 def copier(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The copier CLI from this environment, in a subprocess."""
     return run_tool([sys.executable, "-m", "copier", *args], env=env)
+
+
+def wait_until(what: str, check: Callable[[], T | None], timeout: float, every: float = 0.5) -> T:
+    """Call `check` until it returns something other than None; fail (TimeoutError) after
+    `timeout`. gosvc.service.wait_for, polling less often: the kubernetes tests' checks ask
+    an API server or run kubectl."""
+    return wait_for(check, timeout=timeout, what=what, every=every)

@@ -12,14 +12,13 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from adversarial_support import rss_mib
 from gosvc.service import LOOPBACK, Response, Service, request
-from support import DEFAULTS, BuildSet, Built, CopySet, Figure, Project, run_tool
+from support import DEFAULTS, BuildSet, Built, CopySet, Figure, Launch, Project, run_tool
 
 pytestmark = pytest.mark.adversarial
 
@@ -29,28 +28,17 @@ def built(built_set: BuildSet) -> Built:
     return built_set(DEFAULTS)
 
 
-Launch = Callable[..., Service]
-
-
 @pytest.fixture
-def start(built: Built, tmp_path: Path) -> Iterator[Launch]:
-    """Start a binary (the shared build unless given) with extra environment, seeded with
-    sku-1; every one started is stopped."""
+def start(start: Launch, built: Built, tmp_path: Path) -> Launch:
+    """conftest's `start` for a binary (the shared build unless given) with extra
+    environment, seeded with sku-1 (10 on hand)."""
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps([{"id": "sku-1", "quantity": 10}]), encoding="utf-8")
-    started: list[Service] = []
 
     def launch(binary: Path | None = None, **env: str) -> Service:
-        service = Service(
-            binary or built.binary, log_dir=tmp_path, env={built.seed_variable: str(seed), **env}
-        )
-        started.append(service)
-        service.wait_for_status("/readyz", 200)
-        return service
+        return start("service", binary=binary, **{built.seed_variable: str(seed), **env})
 
-    yield launch
-    for service in started:
-        service.stop()
+    return launch
 
 
 def assert_problem(response: Response, status: int) -> dict[str, Any]:

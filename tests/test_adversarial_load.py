@@ -18,6 +18,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -32,7 +33,7 @@ from adversarial_support import (
 )
 from delivery_tools import ensure_loadgen
 from gosvc.service import LOOPBACK, Service, request, wait_for
-from support import DEFAULTS, BuildSet, Built, Figure
+from support import DEFAULTS, BuildSet, Built, Figure, Launch
 
 pytestmark = [pytest.mark.adversarial, pytest.mark.xdist_group("adversarial-load")]
 
@@ -47,29 +48,16 @@ def loadgen() -> Path:
     return ensure_loadgen()
 
 
-Launch = Callable[..., Service]
-
-
 @pytest.fixture
-def start(built: Built, tmp_path: Path) -> Iterator[Launch]:
-    """Start the service seeded with sku-1 (10 on hand); every one started is stopped."""
+def start(start: Launch, built: Built, tmp_path: Path) -> Launch:
+    """conftest's `start`, the service seeded with sku-1 (10 on hand)."""
     seed = tmp_path / "seed.json"
     seed.write_text(json.dumps([{"id": "sku-1", "quantity": 10}]), encoding="utf-8")
-    started: list[Service] = []
 
     def launch(name: str, **env: str) -> Service:
-        log_dir = tmp_path / f"{name}-{len(started)}"
-        log_dir.mkdir()
-        service = Service(
-            built.binary, log_dir=log_dir, env={built.seed_variable: str(seed), **env}
-        )
-        started.append(service)
-        service.wait_for_status("/readyz", 200)
-        return service
+        return start(name, **{built.seed_variable: str(seed), **env})
 
-    yield launch
-    for service in started:
-        service.stop()
+    return launch
 
 
 @pytest.fixture
@@ -86,8 +74,30 @@ def downstreams(loadgen: Path) -> Iterator[Callable[..., FakeDownstream]]:
         downstream.stop()
 
 
-def item_url(service: Service, built: Built) -> str:
-    return f"http://{LOOPBACK}:{service.http_port}{built.collection}/sku-1"
+@dataclass(frozen=True)
+class Rig:
+    """What a test under load drives: the built service, fake downstreams, the load
+    generator."""
+
+    built: Built
+    start: Launch
+    downstreams: Callable[..., FakeDownstream]
+    loadgen: Path
+
+    def start_behind(self, name: str, downstream: FakeDownstream, **env: str) -> Service:
+        """Start the service with its downstream client pointed at `downstream`."""
+        collection = downstream.collection(self.built.collection.split("/")[-1])
+        return self.start(name, **env, **{self.built.downstream_env("URL"): collection})
+
+    def item_url(self, service: Service) -> str:
+        return f"http://{LOOPBACK}:{service.http_port}{self.built.collection}/sku-1"
+
+
+@pytest.fixture
+def rig(
+    built: Built, start: Launch, downstreams: Callable[..., FakeDownstream], loadgen: Path
+) -> Rig:
+    return Rig(built, start, downstreams, loadgen)
 
 
 def probe_latencies(service: Service, stop: threading.Event, seen: list[tuple[int, float]]) -> None:
@@ -111,32 +121,25 @@ CAPACITY_RPS = 160
 OFFERED_RPS = 5 * CAPACITY_RPS
 
 
-def overload_run(
-    built: Built,
-    start: Launch,
-    downstreams: Callable[..., FakeDownstream],
-    loadgen: Path,
-    enabled: str,
-) -> tuple[LoadReport, list[tuple[int, float]], str]:
+def overload_run(rig: Rig, enabled: str) -> tuple[LoadReport, list[tuple[int, float]], str]:
     """The warm-up and the overload; returns the overload's report, the probes' answers
     and the admin listener's /metrics after it."""
-    downstream = downstreams(delay="100ms", concurrency=16)
-    service = start(
+    service = rig.start_behind(
         f"overload-{enabled}",
+        rig.downstreams(delay="100ms", concurrency=16),
         OVERLOAD_ENABLED=enabled,
         OTEL_METRICS_EXPORTER="prometheus",
         DRAIN_DELAY="0s",
-        **{built.downstream_env("URL"): downstream.collection(built.collection.split("/")[-1])},
     )
-    url = item_url(service, built)
-    warm = run_load(loadgen, url, rate=CAPACITY_RPS // 2, duration="2s", concurrency=200)
+    url = rig.item_url(service)
+    warm = run_load(rig.loadgen, url, rate=CAPACITY_RPS // 2, duration="2s", concurrency=200)
     assert set(warm.statuses) == {200}, warm.summary()
     probes: list[tuple[int, float]] = []
     stop = threading.Event()
     prober = threading.Thread(target=probe_latencies, args=(service, stop, probes))
     prober.start()
     try:
-        report = run_load(loadgen, url, rate=OFFERED_RPS, duration="4s", concurrency=4000)
+        report = run_load(rig.loadgen, url, rate=OFFERED_RPS, duration="4s", concurrency=4000)
     finally:
         stop.set()
         prober.join()
@@ -154,14 +157,10 @@ def prometheus_sum(exposition: str, name: str) -> float:
 
 
 def test_overload_sheds_the_excess_and_keeps_admitted_latency_bounded(
-    built: Built,
-    start: Launch,
-    downstreams: Callable[..., FakeDownstream],
-    loadgen: Path,
-    figure: Figure,
+    rig: Rig, figure: Figure
 ) -> None:
-    on, probes_on, metrics_on = overload_run(built, start, downstreams, loadgen, "true")
-    off, probes_off, _ = overload_run(built, start, downstreams, loadgen, "false")
+    on, probes_on, metrics_on = overload_run(rig, "true")
+    off, probes_off, _ = overload_run(rig, "false")
     shed, limit = (prometheus_sum(metrics_on, n) for n in ("overload_shed_total", "overload_limit"))
     figure(f"capacity {CAPACITY_RPS}/s, offered {OFFERED_RPS}/s for 4s after a 2s warm-up")
     figure(f"limiter on:  {on.summary()}")
@@ -195,17 +194,14 @@ def test_overload_sheds_the_excess_and_keeps_admitted_latency_bounded(
 
 
 def test_sigterm_under_load_fails_no_request_and_exports_every_span(
-    built: Built,
-    start: Launch,
-    downstreams: Callable[..., FakeDownstream],
-    loadgen: Path,
-    figure: Figure,
+    rig: Rig, figure: Figure
 ) -> None:
     drain, shutdown = 1.0, 5.0
-    downstream = downstreams(delay="50ms", concurrency=200)
+    downstream = rig.downstreams(delay="50ms", concurrency=200)
     with otlp_receiver() as (endpoint, spans):
-        service = start(
+        service = rig.start_behind(
             "sigterm",
+            downstream,
             DRAIN_DELAY=f"{drain:.0f}s",
             SHUTDOWN_TIMEOUT=f"{shutdown:.0f}s",
             HTTP_WRITE_TIMEOUT="5s",
@@ -216,11 +212,10 @@ def test_sigterm_under_load_fails_no_request_and_exports_every_span(
             # get requests shed (the overload test covers that).
             OVERLOAD_MIN_LIMIT="500",
             OVERLOAD_INITIAL_LIMIT="500",
-            **{built.downstream_env("URL"): downstream.collection(built.collection.split("/")[-1])},
         )
         load = BackgroundLoad(
-            loadgen,
-            item_url(service, built),
+            rig.loadgen,
+            rig.item_url(service),
             rate=300,
             duration="30s",
             concurrency=1000,
@@ -257,23 +252,14 @@ def test_sigterm_under_load_fails_no_request_and_exports_every_span(
 
 
 def test_downstream_outage_keeps_latency_bounded_and_goroutines_return(
-    built: Built,
-    start: Launch,
-    downstreams: Callable[..., FakeDownstream],
-    loadgen: Path,
-    figure: Figure,
+    rig: Rig, figure: Figure
 ) -> None:
     # Answers for 2s, then holds every request until its client gives up.
-    downstream = downstreams(delay="5ms", concurrency=64, hang_after="2s")
+    downstream = rig.downstreams(delay="5ms", concurrency=64, hang_after="2s")
     timeout = 3.0  # the client's default bound on a whole call (PRICING_TIMEOUT)
-    service = start(
-        "outage",
-        PPROF_ENABLED="true",
-        DRAIN_DELAY="0s",
-        **{built.downstream_env("URL"): downstream.collection(built.collection.split("/")[-1])},
-    )
+    service = rig.start_behind("outage", downstream, PPROF_ENABLED="true", DRAIN_DELAY="0s")
     before = goroutines(service.admin_port)
-    report = run_load(loadgen, item_url(service, built), rate=100, duration="6s", concurrency=1000)
+    report = run_load(rig.loadgen, rig.item_url(service), rate=100, duration="6s", concurrency=1000)
     during = goroutines(service.admin_port)
 
     def settled() -> int | None:
@@ -296,19 +282,19 @@ def test_downstream_outage_keeps_latency_bounded_and_goroutines_return(
 
 
 def test_rss_after_100k_requests_returns_near_its_post_start_level(
-    built: Built, start: Launch, loadgen: Path, figure: Figure
+    rig: Rig, figure: Figure
 ) -> None:
     """100k requests over 16 keep-alive connections (loadgen: wrk cannot stop after a
     count), in two parts: the first 20k grow the heap to what this load needs, the other
     80k must not grow it further."""
-    service = start("memory", DRAIN_DELAY="0s")
-    url = item_url(service, built)
+    service = rig.start("memory", DRAIN_DELAY="0s")
+    url = rig.item_url(service)
     for _ in range(10):  # the first requests allocate what every later one reuses
-        assert request(service.http_port, "GET", f"{built.collection}/sku-1").status == 200
+        assert request(service.http_port, "GET", f"{rig.built.collection}/sku-1").status == 200
     post_start = rss_mib(service.process.pid)
-    warm = run_load(loadgen, url, requests=20_000, concurrency=16, duration="120s", timeout=180)
+    warm = run_load(rig.loadgen, url, requests=20_000, concurrency=16, duration="120s", timeout=180)
     after_warm = rss_mib(service.process.pid)
-    rest = run_load(loadgen, url, requests=80_000, concurrency=16, duration="300s", timeout=360)
+    rest = run_load(rig.loadgen, url, requests=80_000, concurrency=16, duration="300s", timeout=360)
     after_all = rss_mib(service.process.pid)
     figure(f"first 20k: {warm.summary()}")
     figure(f"next 80k: {rest.summary()}")

@@ -32,9 +32,9 @@ import pytest
 import yaml
 from delivery_support import ENVIRONMENTS, manifests_text
 from gosvc.matrix import AnswerSet
-from kubernetes_cluster import ControlPlane, wait_until
+from kubernetes_cluster import ControlPlane
 from kubernetes_node import Node, ensure_node_tools, write_image
-from support import DEFAULTS, MATRIX, BuildSet, Project, RenderSet, run_tool
+from support import DEFAULTS, MATRIX, BuildSet, Project, RenderSet, run_tool, wait_until
 
 pytestmark = [pytest.mark.components, pytest.mark.xdist_group("kubernetes")]
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gosvc.components import Jaeger, running_jaeger
 from gosvc.service import LOOPBACK, Service, free_port, wait_for
-from support import DEFAULTS, BuildSet, Built
+from support import DEFAULTS, BuildSet, Built, Launch
 
 pytestmark = pytest.mark.components
 
@@ -38,26 +38,6 @@ def built(built_set: BuildSet) -> Built:
 def jaeger(tmp_path: Path) -> Iterator[Jaeger]:
     with running_jaeger(print, workdir=tmp_path / "jaeger") as running:
         yield running
-
-
-Launch = Callable[..., Service]
-
-
-@pytest.fixture
-def start(built: Built, tmp_path: Path) -> Iterator[Launch]:
-    started: list[Service] = []
-
-    def launch(name: str, http_port: int | None = None, **env: str) -> Service:
-        log_dir = tmp_path / name
-        log_dir.mkdir()
-        service = Service(built.binary, log_dir=log_dir, env=env, http_port=http_port)
-        started.append(service)
-        service.wait_for_status("/readyz", 200)
-        return service
-
-    yield launch
-    for service in started:
-        service.stop()
 
 
 def otlp_env(jaeger: Jaeger, protocol: str, service_name: str) -> dict[str, str]:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from delivery_tools import GOLANGCI_LINT, GOSEC, ensure_go_tool, tools_root
+from delivery_tools import GOLANGCI_LINT, GOSEC, ensure_go_tool
 from filelock import FileLock
+from gosvc.components import tools_root
 from gosvc.matrix import AnswerSet
 from support import MATRIX, Project, RenderSet, run_tool
 

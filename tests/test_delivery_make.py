@@ -14,18 +14,10 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from gosvc.service import Service
+from gosvc.service import Service, free_port
 from support import DEFAULTS, BuildSet, Project, run_tool
 
 pytestmark = pytest.mark.delivery
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_until_serving(url: str, process: subprocess.Popen[str], seconds: float) -> None:

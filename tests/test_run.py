@@ -11,13 +11,13 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gosvc.service import LOOPBACK, Response, Service, request, wait_for
-from support import DEFAULTS, BuildSet, Built, run_tool
+from support import DEFAULTS, BuildSet, Built, Launch, run_tool
 
 pytestmark = pytest.mark.run
 
@@ -49,9 +49,6 @@ def built(built_set: BuildSet) -> Built:
     """The default answers built with the project's `make build` (the run's shared build:
     the delivery tests start the same binary)."""
     return built_set(DEFAULTS)
-
-
-Launch = Callable[..., Service]
 
 
 @pytest.fixture

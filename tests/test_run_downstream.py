@@ -12,13 +12,12 @@ import json
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gosvc.service import LOOPBACK, Response, Service, free_port, wait_for
-from support import DEFAULTS, BuildSet, Built, run_tool
+from support import DEFAULTS, BuildSet, Built, Launch, run_tool
 
 pytestmark = pytest.mark.run
 
@@ -38,28 +37,6 @@ FAST_CLIENT = {
 def built(built_set: BuildSet) -> Built:
     """The run's shared build of the default answers: consumer and downstream alike."""
     return built_set(DEFAULTS)
-
-
-Launch = Callable[..., Service]
-
-
-@pytest.fixture
-def start(built: Built, tmp_path: Path) -> Iterator[Launch]:
-    """Start the built service with extra environment, each with its own log folder (the
-    log files are named after the binary); every one started is stopped."""
-    started: list[Service] = []
-
-    def launch(name: str, http_port: int | None = None, **env: str) -> Service:
-        log_dir = tmp_path / f"{name}-{len(started)}"
-        log_dir.mkdir()
-        service = Service(built.binary, log_dir=log_dir, env=env, http_port=http_port)
-        started.append(service)
-        service.wait_for_status("/readyz", 200)
-        return service
-
-    yield launch
-    for service in started:
-        service.stop()
 
 
 def seed(tmp_path: Path, name: str, records: list[dict[str, Any]]) -> str:

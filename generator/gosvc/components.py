@@ -19,6 +19,7 @@ OTLP endpoints and its HTTP query API::
 from __future__ import annotations
 
 import fcntl
+import functools
 import json
 import os
 import shutil
@@ -34,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gosvc.service import LOOPBACK, free_port
+from gosvc.service import LOOPBACK, free_port, stop_process
 
 JAEGER_MODULE = "github.com/jaegertracing/jaeger"
 JAEGER_PACKAGE = f"{JAEGER_MODULE}/cmd/jaeger"
@@ -45,10 +46,11 @@ Progress = Callable[[str], None]
 
 
 class ComponentUnavailable(RuntimeError):
-    """A component could not be built or started; the message says why."""
+    """A component or tool could not be built or started; the message says why."""
 
 
 def tools_root() -> Path:
+    """The cache of built components and tools (tests/delivery_tools builds there too)."""
     override = os.environ.get("COPIER_GO_SERVICE_TOOLS")
     if override:
         return Path(override)
@@ -62,6 +64,7 @@ def _go() -> str:
     return go
 
 
+@functools.cache
 def go_version() -> str:
     """The Go toolchain's version, e.g. go1.26.8: part of each cached build's key."""
     result = subprocess.run(
@@ -182,13 +185,7 @@ class Jaeger:
 
     def stop(self) -> None:
         """Stop Jaeger (SIGTERM, then SIGKILL after 10 s); safe to call twice."""
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, grace=10)
 
     def kill(self) -> None:
         """Kill Jaeger at once, as a crashed collector would go."""

@@ -29,6 +29,18 @@ def free_port() -> int:
         return port
 
 
+def stop_process(process: subprocess.Popen[Any], grace: float) -> None:
+    """SIGTERM, then SIGKILL if it has not exited after `grace` seconds; nothing when it
+    has exited already, so it is safe to call twice."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 @dataclass(frozen=True)
 class Response:
     status: int
@@ -69,8 +81,11 @@ def request(
         connection.close()
 
 
-def wait_for(condition: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    """Poll `condition` until it returns a value other than None, or fail after `timeout`."""
+def wait_for(
+    condition: Callable[[], T | None], *, timeout: float, what: str, every: float = 0.05
+) -> T:
+    """Poll `condition` every `every` seconds until it returns a value other than None, or
+    fail after `timeout`."""
     deadline = time.monotonic() + timeout
     while True:
         result = condition()
@@ -78,7 +93,7 @@ def wait_for(condition: Callable[[], T | None], *, timeout: float, what: str) ->
             return result
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 class Service:

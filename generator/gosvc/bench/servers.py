@@ -25,18 +25,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from gosvc.components import tools_root
 from gosvc.errors import GosvcError, ToolMissingError
 
 SOURCES = Path(__file__).resolve().parent / "gosrc"
 GOZERO_MODULE = "github.com/zeromicro/go-zero"
 GOZERO_VERSION = "v1.9.3"
-
-
-def tools_root() -> Path:
-    override = os.environ.get("COPIER_GO_SERVICE_TOOLS")
-    if override:
-        return Path(override)
-    return Path.home() / ".cache" / "copier-go-service" / "tools"
 
 
 def go() -> str:
