@@ -89,7 +89,7 @@ func New(w io.Writer, level slog.Leveler) *slog.Logger {
 func NewHandler(w io.Writer, level slog.Leveler) slog.Handler {
 	return slog.NewJSONHandler(w, &slog.HandlerOptions{
 		Level:       level,
-		ReplaceAttr: readableDurations,
+		ReplaceAttr: readableAttrs,
 	})
 }
 
@@ -131,11 +131,19 @@ func Err(err error) slog.Attr {
 	return slog.Any("error", err)
 }
 
-// readableDurations writes durations as Go duration strings ("1.5s") rather than slog's
-// integer nanoseconds, which nobody reads correctly at a glance.
-func readableDurations(_ []string, a slog.Attr) slog.Attr {
-	if a.Value.Kind() == slog.KindDuration {
+// readableAttrs writes durations as Go duration strings ("1.5s") rather than slog's
+// integer nanoseconds, which nobody reads correctly at a glance. It also hands the level
+// back as the string it is: with a ReplaceAttr set, the handler passes the level as a
+// slog.Level value, which it would then write through its MarshalJSON and encoding/json,
+// by reflection, on every line.
+func readableAttrs(groups []string, a slog.Attr) slog.Attr {
+	switch a.Value.Kind() {
+	case slog.KindDuration:
 		return slog.String(a.Key, a.Value.Duration().String())
+	case slog.KindAny:
+		if level, ok := a.Value.Any().(slog.Level); ok && len(groups) == 0 && a.Key == slog.LevelKey {
+			return slog.String(a.Key, level.String())
+		}
 	}
 	return a
 }

@@ -19,7 +19,9 @@
 //
 // The embedded default: with no exporter and no endpoint set, spans are still created, so
 // trace context flows through the service and into its outgoing calls and logs carry
-// trace ids, but nothing is exported and nothing is logged about a missing collector.
+// trace ids, but nothing is exported and nothing is logged about a missing collector. Those
+// spans do not record (unexported.go): a request pays for its ids, not for a span nobody
+// reads.
 //
 // A value the SDK would ignore or misread is a *ConfigError from New, never a silent
 // fallback.
@@ -40,13 +42,13 @@ import (
 	"sync"
 	"time"
 
-	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/metric"
 	metricnoop "go.opentelemetry.io/otel/metric/noop"
 	"go.opentelemetry.io/otel/propagation"
 	sdklog "go.opentelemetry.io/otel/sdk/log"
 	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 )
@@ -108,7 +110,9 @@ func New(ctx context.Context, svc Service) (*Telemetry, error) {
 		return nil, errors.Join(err, t.Shutdown(ctx))
 	}
 	t.tracerProvider, t.exporters = tp, exporters
-	t.shutdown = append(t.shutdown, tp.Shutdown)
+	if sdk, ok := tp.(*sdktrace.TracerProvider); ok { // what is exported flushes at shutdown
+		t.shutdown = append(t.shutdown, sdk.Shutdown)
+	}
 
 	lp, err := newLoggerProvider(ctx, t.resource)
 	if err != nil {
@@ -207,55 +211,6 @@ func (h *limitedHandler) Handle(err error) {
 	h.last, h.suppressed = now, 0
 	h.mu.Unlock()
 	h.handle(err, suppressed)
-}
-
-// Middleware starts a server span for every request, continuing the trace named by the
-// request's traceparent header. Requests for the untraced paths (e.g. the probes, which
-// the kubelet calls every few seconds) get no span.
-//
-// The span is named after the method alone when it starts: the route is known only once
-// the router has matched the request, which then renames the span "METHOD route" and sets
-// http.route (see httpserver.Router).
-func (t *Telemetry) Middleware(untraced ...string) func(http.Handler) http.Handler {
-	if t.tracingOff() {
-		return t.propagateOnly
-	}
-	return func(next http.Handler) http.Handler {
-		return otelhttp.NewHandler(next, "",
-			otelhttp.WithTracerProvider(t.tracerProvider),
-			// The server's metrics come from httpserver.Metrics, with bounded labels; otelhttp's
-			// would label them with the client's Host header.
-			otelhttp.WithMeterProvider(metricnoop.NewMeterProvider()),
-			otelhttp.WithPropagators(t.propagator),
-			otelhttp.WithFilter(func(r *http.Request) bool { return !slices.Contains(untraced, r.URL.Path) }),
-			otelhttp.WithSpanNameFormatter(spanName),
-		)
-	}
-}
-
-// spanName names a server span as the HTTP semantic conventions say: "METHOD route" once
-// r.Pattern is set, the method alone before (or when no route matched), and HTTP for a
-// method they do not know.
-func spanName(_ string, r *http.Request) string {
-	method := "HTTP"
-	switch r.Method {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
-		method = r.Method
-	}
-	if r.Pattern == "" {
-		return method
-	}
-	return method + " " + Route(r.Pattern)
-}
-
-// Route is the http.route of a ServeMux pattern: the path template, without the method
-// and host the pattern may start with ("GET /v1/items/{id}" is "/v1/items/{id}").
-func Route(pattern string) string {
-	if i := strings.IndexByte(pattern, '/'); i > 0 {
-		return pattern[i:]
-	}
-	return pattern
 }
 
 // Shutdown flushes what is still buffered and stops the providers, within ctx's deadline.

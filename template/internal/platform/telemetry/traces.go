@@ -13,12 +13,14 @@ import (
 	"go.opentelemetry.io/otel/exporters/stdout/stdouttrace"
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // newTracerProvider builds the TracerProvider: the sampler from OTEL_TRACES_SAMPLER, one
 // batch span processor per exporter of OTEL_TRACES_EXPORTER (each reads OTEL_BSP_*), and
-// the exporters' names, empty when nothing is exported.
-func newTracerProvider(ctx context.Context, res *resource.Resource) (*sdktrace.TracerProvider, []string, error) {
+// the exporters' names. With no exporter it is the unexportedProvider: trace context
+// without recording spans.
+func newTracerProvider(ctx context.Context, res *resource.Resource) (trace.TracerProvider, []string, error) {
 	sampler, err := samplerFromEnv()
 	if err != nil {
 		return nil, nil, err
@@ -26,6 +28,9 @@ func newTracerProvider(ctx context.Context, res *resource.Resource) (*sdktrace.T
 	names, exporters, err := spanExporters(ctx)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(exporters) == 0 {
+		return newUnexportedProvider(sampler), nil, nil
 	}
 	opts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithSampler(sampler)}
 	for _, exporter := range exporters {
