@@ -74,15 +74,15 @@ func (t unexportedTracer) Start(ctx context.Context, name string, opts ...trace.
 // must be unique, not secret (the SDK draws them from math/rand as well).
 func newTraceID() (id trace.TraceID) {
 	for !id.IsValid() {
-		binary.BigEndian.PutUint64(id[:8], rand.Uint64()) //nolint:gosec // an id, not a secret
-		binary.BigEndian.PutUint64(id[8:], rand.Uint64()) //nolint:gosec // an id, not a secret
+		binary.BigEndian.PutUint64(id[:8], rand.Uint64()) // #nosec G404 -- an id, not a secret
+		binary.BigEndian.PutUint64(id[8:], rand.Uint64()) // #nosec G404 -- an id, not a secret
 	}
 	return id
 }
 
 func newSpanID() (id trace.SpanID) {
 	for !id.IsValid() {
-		binary.BigEndian.PutUint64(id[:], rand.Uint64()) //nolint:gosec // an id, not a secret
+		binary.BigEndian.PutUint64(id[:], rand.Uint64()) // #nosec G404 -- an id, not a secret
 	}
 	return id
 }
