@@ -3,7 +3,6 @@ package telemetry
 import (
 	"net/http"
 
-	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace/noop"
 )
 
@@ -18,7 +17,7 @@ func (t *Telemetry) tracingOff() bool {
 // caller's trace context and baggage on the request's context, for the outgoing calls.
 func (t *Telemetry) propagateOnly(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ctx := t.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		ctx := t.propagator.Extract(r.Context(), requestHeader(r.Header))
 		if ctx != r.Context() { // no traceparent or baggage: nothing to carry
 			r = r.WithContext(ctx)
 		}

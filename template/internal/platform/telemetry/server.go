@@ -9,7 +9,6 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 )
@@ -40,7 +39,7 @@ func (t *Telemetry) Middleware(untraced ...string) func(http.Handler) http.Handl
 				next.ServeHTTP(w, r)
 				return
 			}
-			ctx := t.propagator.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+			ctx := t.propagator.Extract(r.Context(), requestHeader(r.Header))
 			ctx, span := tracer.Start(ctx, spanName(r), serverSpan...)
 			defer span.End()
 			r = r.WithContext(ctx)
