@@ -2,6 +2,7 @@ package logging
 
 import (
 	"context"
+	"encoding/hex"
 	"log/slog"
 	"slices"
 
@@ -34,12 +35,21 @@ func (h traceHandler) Handle(ctx context.Context, r slog.Record) error {
 		r = h.nest(r)
 	}
 	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
-		r.AddAttrs(
-			slog.String("trace_id", sc.TraceID().String()),
-			slog.String("span_id", sc.SpanID().String()),
-		)
+		traceID, spanID := hexIDs(sc)
+		r.AddAttrs(slog.String("trace_id", traceID), slog.String("span_id", spanID))
 	}
 	return h.next.Handle(ctx, r)
+}
+
+// hexIDs spells both ids in hex as TraceID.String and SpanID.String do, in one string
+// sliced in two: one allocation per line rather than two.
+func hexIDs(sc trace.SpanContext) (traceID, spanID string) {
+	tid, sid := sc.TraceID(), sc.SpanID()
+	var buf [2*len(tid) + 2*len(sid)]byte
+	hex.Encode(buf[:], tid[:])
+	hex.Encode(buf[2*len(tid):], sid[:])
+	ids := string(buf[:])
+	return ids[:2*len(tid)], ids[2*len(tid):]
 }
 
 // nest returns r with its attributes inside h's groups.
