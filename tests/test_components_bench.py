@@ -1,6 +1,7 @@
-"""gosvc bench's row with every span exported over OTLP/HTTP to a real Jaeger (built from
-its Go module and cached by gosvc.components): the service is measured exporting, and
-Jaeger's query API then holds its traces. Figures are printed, never asserted."""
+"""gosvc bench's rows with spans exported over OTLP/HTTP to a real Jaeger (built from its
+Go module and cached by gosvc.components), every span and as the prod overlay samples them:
+the service is measured exporting, and Jaeger's query API then holds its traces. Figures
+are printed, never asserted."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def test_bench_measures_the_service_exporting_to_jaeger(
     assert exporting["label"] in result.stdout
     assert exporting["requests_per_second"] > 0 and 0 < exporting["p50_ms"] <= exporting["p99_ms"]
     assert exporting["half_load"]["requests_per_second"] > 0
+    # The row run as the prod overlay configures the service: its log level and sampling.
+    prod = rows["service-prod"]
+    assert prod["label"] == "service: as prod: log warn, 5% to Jaeger", prod["label"]
+    assert prod["label"] in result.stdout
+    assert prod["requests_per_second"] > 0 and prod["half_load"]["requests_per_second"] > 0
     # The spans really went out: Jaeger found the service's traces.
     assert figures["jaeger_traces_found"] > 0
     assert f"==> Jaeger holds {figures['jaeger_traces_found']}" in result.stdout

@@ -35,6 +35,11 @@ RECORD = {"id": "bench-1", "quantity": 10}
 # The only settings the bench chooses; everything else is the service's default.
 DEFAULTS_ENV = {"LOG_LEVEL": "info"}
 QUIET_ENV = {"LOG_LEVEL": "warn", "OTEL_SDK_DISABLED": "true"}
+# What the row "as the prod overlay runs it" takes from deploy/kustomize (base, then the
+# prod overlay's literals over it): the log level and the sampler, the settings that decide
+# what a request pays for in production. The overlay's collector address is replaced by the
+# local Jaeger's.
+PROD_SETTINGS = ("LOG_LEVEL", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
 # Per-connection pause of the half-load runs: long against a loopback answer, so the
 # offered rate is close to connections / delay.
 HALF_LOAD_DELAY_MS = 5
@@ -81,6 +86,37 @@ class Target:
     def url(self) -> str:
         assert self.server is not None
         return f"http://{LOOPBACK}:{self.server.port}{self.path}"
+
+
+def prod_settings(project: Path) -> dict[str, str] | None:
+    """PROD_SETTINGS as the project's prod overlay sets them; None without the overlay."""
+    kustomize = project / "deploy" / "kustomize"
+    settings: dict[str, str] = {}
+    for layer in (kustomize / "base", kustomize / "overlays" / "prod"):
+        file = layer / "kustomization.yaml"
+        if not file.is_file():
+            return None
+        document = yaml.safe_load(file.read_text(encoding="utf-8")) or {}
+        for generator in document.get("configMapGenerator") or []:
+            for literal in generator.get("literals") or []:
+                name, _, value = str(literal).partition("=")
+                if name in PROD_SETTINGS:
+                    settings[name] = value
+    return settings
+
+
+def describe_settings(settings: Mapping[str, str]) -> str:
+    """The row's label's account of the settings: "log warn, 5% to Jaeger"."""
+    parts = []
+    if "LOG_LEVEL" in settings:
+        parts.append(f"log {settings['LOG_LEVEL']}")
+    sampler = settings.get("OTEL_TRACES_SAMPLER", "")
+    ratio = settings.get("OTEL_TRACES_SAMPLER_ARG")
+    if sampler.endswith("traceidratio") and ratio is not None:
+        parts.append(f"{float(ratio) * 100:g}% to Jaeger")
+    elif sampler:
+        parts.append(f"{sampler} to Jaeger")
+    return ", ".join(parts)
 
 
 def read_project(path: Path) -> ServiceProject:
@@ -249,6 +285,11 @@ def make_targets(
         }
         label = "service: defaults, spans to Jaeger"
         targets.append(Target("service-jaeger", label, service(exporting), record))
+        prod = prod_settings(project.path)
+        if prod is not None:
+            label = f"service: as prod: {describe_settings(prod)}"
+            env = {**exporting, **prod}
+            targets.append(Target("service-prod", label, service(env), record))
     targets += [
         Target("service-livez", "service: defaults, GET /livez", service(DEFAULTS_ENV), "/livez"),
     ]
