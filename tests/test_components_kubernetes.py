@@ -78,12 +78,22 @@ def apply(plane: ControlPlane, text: str) -> list[str]:
     return result.stdout.splitlines()
 
 
-def diff(plane: ControlPlane, text: str) -> str:
-    """What `kubectl diff --server-side` would change; empty when nothing."""
-    result = plane.kubectl(
-        "diff", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "-", stdin=text
-    )
-    assert result.returncode in (0, 1), result.stderr  # 1: differences found
+def diff(plane: ControlPlane, text: str, attempts: int = 3) -> str:
+    """What `kubectl diff --server-side` would change; empty when nothing.
+
+    kubectl reads each live object, then dry-runs the apply: a controller writing the
+    object's status in between (the HPA updates its conditions while it finds no metrics)
+    shows up as a new resourceVersion and status for that moment only. So a difference is
+    looked at again, a second later, before it counts; a real one stays."""
+    for attempt in range(attempts):
+        if attempt:
+            time.sleep(1.0)
+        result = plane.kubectl(
+            "diff", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "-", stdin=text
+        )
+        assert result.returncode in (0, 1), result.stderr  # 1: differences found
+        if not result.stdout:
+            break
     return result.stdout
 
 
