@@ -39,6 +39,7 @@ def test_bench_measures_every_row_and_writes_json_and_a_chart(
     # A progress line per run, then the table.
     for number in range(1, len(ROWS) + 1):
         assert f"[{number}/{len(ROWS)}] round 1: " in out, out
+        assert f"[half load {number}/{len(ROWS)}] round 1: " in out, out
     assert "[start-up 3/3] exec to /startupz 200: " in out
     assert "[copier copy with tasks] " in out
 
@@ -52,7 +53,9 @@ def test_bench_measures_every_row_and_writes_json_and_a_chart(
         assert 0 < row["p50_ms"] <= row["p99_ms"], key
         assert row["ratio"] > 0 and row["idle_rss_bytes"] > 0, key
         assert len(row["runs"]) == 1, key
-        assert row["half_load"]["requests_per_second"] > 0, key
+        half = row["half_load"]
+        assert half["requests_per_second"] > 0 and len(half["runs"]) == 1, key
+        assert half["p99_ratio_min"] <= half["p99_ratio"] <= half["p99_ratio_max"], key
     assert rows["baseline"]["ratio"] == 1.0
     assert figures["jaeger_traces_found"] is None
     assert len(figures["startup_ms"]["samples"]) == 3

@@ -45,17 +45,21 @@ def table(figures: dict[str, Any]) -> str:
         textwrap.fill(
             f"at half the baseline's maximum ({load['half_load_connections']} connections, "
             f"each pausing {load['half_load_delay_ms']} ms between requests; the baseline got "
-            f"{offered:,.0f} req/s):",
+            f"{offered:,.0f} req/s; medians of the rounds, and the range of the p99 ratio):",
             WIDTH,
         ),
-        f"{'':<{LABEL}} {'req/s':>8} {'p50 ms':>6} {'p99 ms':>7} {'p99 / baseline p99':>19}",
+        f"{'':<{LABEL}} {'req/s':>8} {'p50 ms':>6} {'p99 ms':>7} {'p99 / baseline p99':>19} "
+        f"{'(range)':>9}",
     ]
     for row in figures["targets"]:
         half = row["half_load"]
-        ratio = f"{half['p99_ratio']:.2f}" if half["p99_ratio"] is not None else "-"
+        ratio, spread = "-", ""
+        if half["p99_ratio"] is not None:
+            ratio = f"{half['p99_ratio']:.2f}"
+            spread = f"{half['p99_ratio_min']:.2f}-{half['p99_ratio_max']:.2f}"
         lines.append(
             f"{row['label']:<{LABEL}} {half['requests_per_second']:>8,.0f} {half['p50_ms']:>6.2f} "
-            f"{half['p99_ms']:>7.2f} {ratio:>19}"
+            f"{half['p99_ms']:>7.2f} {ratio:>19} {spread:>9}"
         )
     startup = figures["startup_ms"]
     lines += [

@@ -81,7 +81,7 @@ class Target:
     server: Server | None = None
     idle_rss_bytes: int = 0
     runs: list[wrk.Result] = field(default_factory=list)
-    half_load: wrk.Result | None = None
+    half_loads: list[wrk.Result] = field(default_factory=list)
 
     def url(self) -> str:
         assert self.server is not None
@@ -367,19 +367,25 @@ def errors_note(result: wrk.Result) -> str:
 
 
 def measure_half_load(targets: list[Target], options: Options, scratch: Path) -> wrk.Load:
-    """Every server at about half the baseline's maximum requests/s."""
+    """Every server at about half the baseline's maximum requests/s, in alternating rounds
+    as the maximum-load runs are: p99 is the figure a busy moment moves most."""
     baseline = targets[0]
     rate = statistics.median(r.requests_per_second for r in baseline.runs) / 2
     connections = max(options.load.threads, round(rate * HALF_LOAD_DELAY_MS / 1000))
     load = wrk.Load(options.load.threads, connections, options.load.seconds, HALF_LOAD_DELAY_MS)
-    for index, target in enumerate(targets, 1):
-        target.half_load = wrk.run(target.url(), load, scratch)
-        say(
-            options.out,
-            f"[half load {index}/{len(targets)}] {target.label}: "
-            f"{target.half_load.requests_per_second:,.0f} req/s, "
-            f"p99 {target.half_load.p99_ms:.2f} ms" + errors_note(target.half_load),
-        )
+    total = options.rounds * len(targets)
+    done = 0
+    for round_number in range(1, options.rounds + 1):
+        for target in targets:
+            result = wrk.run(target.url(), load, scratch)
+            target.half_loads.append(result)
+            done += 1
+            say(
+                options.out,
+                f"[half load {done}/{total}] round {round_number}: {target.label}: "
+                f"{result.requests_per_second:,.0f} req/s, "
+                f"p99 {result.p99_ms:.2f} ms" + errors_note(result),
+            )
     return load
 
 
@@ -441,9 +447,12 @@ def figures(
             for run, base in zip(target.runs, baseline.runs, strict=True)
             if base.requests_per_second
         ]
-        half, base_half = target.half_load, baseline.half_load
-        assert half is not None and base_half is not None
         median = statistics.median
+        p99_ratios = [
+            half.p99_ms / base.p99_ms
+            for half, base in zip(target.half_loads, baseline.half_loads, strict=True)
+            if base.p99_ms
+        ]
         rows.append(
             {
                 "key": target.key,
@@ -460,8 +469,14 @@ def figures(
                 "idle_rss_bytes": target.idle_rss_bytes,
                 "runs": [run.as_dict() for run in target.runs],
                 "half_load": {
-                    **half.as_dict(),
-                    "p99_ratio": half.p99_ms / base_half.p99_ms if base_half.p99_ms else None,
+                    "requests_per_second": median(r.requests_per_second for r in target.half_loads),
+                    "p50_ms": median(r.p50_ms for r in target.half_loads),
+                    "p99_ms": median(r.p99_ms for r in target.half_loads),
+                    "p99_ratio": median(p99_ratios) if p99_ratios else None,
+                    "p99_ratio_min": min(p99_ratios, default=None),
+                    "p99_ratio_max": max(p99_ratios, default=None),
+                    "errors": sum(r.errors for r in target.half_loads),
+                    "runs": [run.as_dict() for run in target.half_loads],
                 },
             }
         )
