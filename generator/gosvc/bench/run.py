@@ -428,6 +428,30 @@ def measure_copies(project: ServiceProject, options: Options, scratch: Path) -> 
     return seconds
 
 
+def summary(runs: list[wrk.Result]) -> dict[str, Any]:
+    """A server's runs, one per round: the medians, the totals, and every run."""
+    median = statistics.median
+    return {
+        "requests_per_second": median(r.requests_per_second for r in runs),
+        "p50_ms": median(r.p50_ms for r in runs),
+        "p99_ms": median(r.p99_ms for r in runs),
+        "errors": sum(r.errors for r in runs),
+        "requests": sum(r.requests for r in runs),
+        "runs": [run.as_dict() for run in runs],
+    }
+
+
+def round_ratios(
+    runs: list[wrk.Result], base_runs: list[wrk.Result], figure: Callable[[wrk.Result], float]
+) -> list[float]:
+    """A figure of each run over the baseline's in the same round."""
+    return [
+        figure(run) / figure(base)
+        for run, base in zip(runs, base_runs, strict=True)
+        if figure(base)
+    ]
+
+
 def figures(
     project: ServiceProject,
     options: Options,
@@ -442,41 +466,23 @@ def figures(
     baseline = targets[0]
     rows = []
     for target in targets:
-        ratios = [
-            run.requests_per_second / base.requests_per_second
-            for run, base in zip(target.runs, baseline.runs, strict=True)
-            if base.requests_per_second
-        ]
-        median = statistics.median
-        p99_ratios = [
-            half.p99_ms / base.p99_ms
-            for half, base in zip(target.half_loads, baseline.half_loads, strict=True)
-            if base.p99_ms
-        ]
+        ratios = round_ratios(target.runs, baseline.runs, lambda r: r.requests_per_second)
+        p99_ratios = round_ratios(target.half_loads, baseline.half_loads, lambda r: r.p99_ms)
         rows.append(
             {
                 "key": target.key,
                 "label": target.label,
                 "path": target.path,
-                "requests_per_second": median(r.requests_per_second for r in target.runs),
-                "p50_ms": median(r.p50_ms for r in target.runs),
-                "p99_ms": median(r.p99_ms for r in target.runs),
-                "ratio": median(ratios),
+                **summary(target.runs),
+                "ratio": statistics.median(ratios),
                 "ratio_min": min(ratios),
                 "ratio_max": max(ratios),
-                "errors": sum(r.errors for r in target.runs),
-                "requests": sum(r.requests for r in target.runs),
                 "idle_rss_bytes": target.idle_rss_bytes,
-                "runs": [run.as_dict() for run in target.runs],
                 "half_load": {
-                    "requests_per_second": median(r.requests_per_second for r in target.half_loads),
-                    "p50_ms": median(r.p50_ms for r in target.half_loads),
-                    "p99_ms": median(r.p99_ms for r in target.half_loads),
-                    "p99_ratio": median(p99_ratios) if p99_ratios else None,
+                    **summary(target.half_loads),
+                    "p99_ratio": statistics.median(p99_ratios) if p99_ratios else None,
                     "p99_ratio_min": min(p99_ratios, default=None),
                     "p99_ratio_max": max(p99_ratios, default=None),
-                    "errors": sum(r.errors for r in target.half_loads),
-                    "runs": [run.as_dict() for run in target.half_loads],
                 },
             }
         )
