@@ -53,10 +53,18 @@ def test_bench_measures_every_row_and_writes_json_and_a_chart(
         assert 0 < row["p50_ms"] <= row["p99_ms"], key
         assert row["ratio"] > 0 and row["idle_rss_bytes"] > 0, key
         assert len(row["runs"]) == 1, key
+        cpu = row["cpu_us_per_request"]
+        assert cpu["server"] > 0 and cpu["wrk"] > 0 and len(cpu["runs"]) == 1, key
+        assert cpu["jaeger"] is None, key  # nothing exports without Jaeger
         half = row["half_load"]
         assert half["requests_per_second"] > 0 and len(half["runs"]) == 1, key
         assert half["p99_ratio_min"] <= half["p99_ratio"] <= half["p99_ratio_max"], key
     assert rows["baseline"]["ratio"] == 1.0
+    assert rows["baseline"]["cpu_us_per_request"]["server_ratio"] == 1.0
+    assert "CPU time per request at maximum load" in out
+    # Serving the example GET through the chain costs more CPU than the bare server's
+    # fixed bytes do: the figure reads the right processes.
+    assert rows["service"]["cpu_us_per_request"]["server_ratio"] > 1.0
     assert figures["jaeger_traces_found"] is None
     assert len(figures["startup_ms"]["samples"]) == 3
     assert figures["startup_ms"]["median"] > 0

@@ -31,6 +31,9 @@ def test_bench_measures_the_service_exporting_to_jaeger(
     assert exporting["label"] in result.stdout
     assert exporting["requests_per_second"] > 0 and 0 < exporting["p50_ms"] <= exporting["p99_ms"]
     assert exporting["half_load"]["requests_per_second"] > 0
+    # Jaeger's CPU time is counted for the rows whose spans go to it, and only for them.
+    assert exporting["cpu_us_per_request"]["jaeger"] > 0
+    assert rows["service"]["cpu_us_per_request"]["jaeger"] is None
     # The row run as the prod overlay configures the service: its log level and sampling.
     prod = rows["service-prod"]
     assert prod["label"] == "service: as prod: log warn, 5% to Jaeger", prod["label"]

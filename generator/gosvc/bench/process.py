@@ -12,6 +12,7 @@ from pathlib import Path
 from gosvc.errors import GosvcError
 
 LOOPBACK = "127.0.0.1"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")  # the unit of /proc/<pid>/stat's CPU times
 
 
 def get(port: int, path: str, timeout: float = 2.0) -> tuple[int, bytes] | None:
@@ -82,6 +83,9 @@ class Server:
                 return int(line.split()[1]) * 1024
         raise GosvcError(f"no VmRSS for process {self.process.pid}")
 
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.process.pid)
+
     def stderr(self) -> str:
         return self.stderr_path.read_text(encoding="utf-8", errors="replace")
 
@@ -89,3 +93,12 @@ class Server:
         if self.process.poll() is None:
             self.process.kill()
             self.process.wait(timeout=10)
+
+
+def cpu_seconds(pid: int) -> float:
+    """The user and system CPU time a running process has used so far."""
+    stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    # The command name, field 2, may hold spaces and parentheses: count from its last ")".
+    fields = stat.rsplit(")", 1)[1].split()
+    user, system = int(fields[11]), int(fields[12])  # fields 14 and 15 in proc(5)
+    return (user + system) / CLOCK_TICKS

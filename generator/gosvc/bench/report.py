@@ -39,6 +39,7 @@ def table(figures: dict[str, Any]) -> str:
             f"{spread:>9} {row['p50_ms']:>6.2f} {row['p99_ms']:>7.2f} "
             f"{row['idle_rss_bytes'] / MB:>5.1f} MB {error_share(row):>6}"
         )
+    lines += ["", *cpu_lines(figures["targets"])]
     offered = figures["targets"][0]["half_load"]["requests_per_second"]
     lines += [
         "",
@@ -77,6 +78,34 @@ def table(figures: dict[str, Any]) -> str:
             f"{copies['with_tasks']:.1f} s with them (the checks; warm module cache)"
         )
     return "\n".join(lines)
+
+
+def cpu_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """What a request cost each process in CPU time at maximum load: the server's over
+    the baseline's is what the template adds, however the CPUs were shared."""
+    lines = [
+        textwrap.fill(
+            "CPU time per request at maximum load, us (user + system, medians of the "
+            "rounds); ratio: the server's over the baseline's in each round. wrk and, for "
+            "the rows that export, Jaeger share the CPUs with the server, so a row's "
+            "requests/s ratio is close to the baseline's server + wrk over the row's "
+            "server + wrk + Jaeger:",
+            WIDTH,
+        ),
+        f"{'':<{LABEL}} {'server':>8} {'ratio':>5} {'(range)':>9} {'wrk':>6} {'Jaeger':>7}",
+    ]
+    for row in rows:
+        cpu = row["cpu_us_per_request"]
+        ratio, spread = "-", ""
+        if cpu["server_ratio"] is not None:
+            ratio = f"{cpu['server_ratio']:.2f}"
+            spread = f"{cpu['server_ratio_min']:.2f}-{cpu['server_ratio_max']:.2f}"
+        jaeger = f"{cpu['jaeger']:.1f}" if cpu["jaeger"] is not None else "-"
+        lines.append(
+            f"{row['label']:<{LABEL}} {cpu['server']:>8.1f} {ratio:>5} {spread:>9} "
+            f"{cpu['wrk']:>6.1f} {jaeger:>7}"
+        )
+    return lines
 
 
 def error_share(row: dict[str, Any]) -> str:

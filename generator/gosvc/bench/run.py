@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import re
+import resource
 import shutil
 import statistics
 import subprocess
@@ -19,13 +20,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, TypeVar
 
 import yaml
 
 from gosvc import components
 from gosvc.bench import servers, wrk
-from gosvc.bench.process import LOOPBACK, Server, get, post
+from gosvc.bench.process import LOOPBACK, Server, cpu_seconds, get, post
 from gosvc.errors import GosvcError, InputError
 from gosvc.service import free_port
 from gosvc.template import TemplateSource
@@ -43,6 +44,8 @@ PROD_SETTINGS = ("LOG_LEVEL", "OTEL_TRACES_SAMPLER", "OTEL_TRACES_SAMPLER_ARG")
 # Per-connection pause of the half-load runs: long against a loopback answer, so the
 # offered rate is close to connections / delay.
 HALF_LOAD_DELAY_MS = 5
+
+Run = TypeVar("Run")  # what one run measured: a wrk.Result, a CpuUse
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,19 @@ class ServiceProject:
         return f"{self.collection}/{RECORD['id']}"
 
 
+@dataclass(frozen=True)
+class CpuUse:
+    """The CPU time, in microseconds per request, that one maximum-load run cost the
+    server, wrk and Jaeger (None for a run whose spans do not go to Jaeger)."""
+
+    server_us: float
+    wrk_us: float
+    jaeger_us: float | None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {"server": self.server_us, "wrk": self.wrk_us, "jaeger": self.jaeger_us}
+
+
 @dataclass
 class Target:
     """One row of the table: a server process and the path the load goes to."""
@@ -78,9 +94,11 @@ class Target:
     label: str
     start: Callable[[int, Path], Server]
     path: str
+    exports: bool = False  # its spans go to the local Jaeger
     server: Server | None = None
     idle_rss_bytes: int = 0
     runs: list[wrk.Result] = field(default_factory=list)
+    cpu: list[CpuUse] = field(default_factory=list)  # one per run
     half_loads: list[wrk.Result] = field(default_factory=list)
 
     def url(self) -> str:
@@ -160,7 +178,8 @@ def bench(options: Options, scratch: Path) -> dict[str, Any]:
         targets = make_targets(project, binary, baseline, gozero, otlp, body_file)
         try:
             start_all(targets, project, body_file, scratch, out)
-            measure_rounds(targets, options, scratch)
+            jaeger_pid = jaeger.process.pid if jaeger is not None else None
+            measure_rounds(targets, options, scratch, jaeger_pid)
             half_load = measure_half_load(targets, options, scratch)
             traces = exported_traces(jaeger, project.name, out) if jaeger is not None else None
         finally:
@@ -284,12 +303,12 @@ def make_targets(
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp_endpoint,
         }
         label = "service: defaults, spans to Jaeger"
-        targets.append(Target("service-jaeger", label, service(exporting), record))
+        targets.append(Target("service-jaeger", label, service(exporting), record, exports=True))
         prod = prod_settings(project.path)
         if prod is not None:
             label = f"service: as prod: {describe_settings(prod)}"
             env = {**exporting, **prod}
-            targets.append(Target("service-prod", label, service(env), record))
+            targets.append(Target("service-prod", label, service(env), record, exports=True))
     targets += [
         Target("service-livez", "service: defaults, GET /livez", service(DEFAULTS_ENV), "/livez"),
     ]
@@ -339,7 +358,9 @@ def start_one(target: Target, scratch: Path, ready_path: str) -> None:
     target.server.wait_for(ready_path)
 
 
-def measure_rounds(targets: list[Target], options: Options, scratch: Path) -> None:
+def measure_rounds(
+    targets: list[Target], options: Options, scratch: Path, jaeger_pid: int | None
+) -> None:
     out = options.out
     warm_up = wrk.Load(options.load.threads, options.load.connections, 1)
     for target in targets:
@@ -349,8 +370,9 @@ def measure_rounds(targets: list[Target], options: Options, scratch: Path) -> No
     done = 0
     for round_number in range(1, options.rounds + 1):
         for target in targets:
-            result = wrk.run(target.url(), options.load, scratch)
+            result, cpu = run_with_cpu(target, options.load, scratch, jaeger_pid)
             target.runs.append(result)
+            target.cpu.append(cpu)
             done += 1
             say(
                 out,
@@ -358,6 +380,35 @@ def measure_rounds(targets: list[Target], options: Options, scratch: Path) -> No
                 f"{result.requests_per_second:,.0f} req/s, p50 {result.p50_ms:.2f} ms, "
                 f"p99 {result.p99_ms:.2f} ms" + errors_note(result),
             )
+
+
+def run_with_cpu(
+    target: Target, load: wrk.Load, scratch: Path, jaeger_pid: int | None
+) -> tuple[wrk.Result, CpuUse]:
+    """One wrk run, and what it cost each process in CPU time per request: the figure
+    that says what the template adds to a request, where requests/s also depends on how
+    the machine's CPUs are shared between the server, wrk and Jaeger."""
+    assert target.server is not None
+    watched = jaeger_pid if target.exports else None
+    server_before = target.server.cpu_seconds()
+    jaeger_before = cpu_seconds(watched) if watched is not None else 0.0
+    wrk_before = children_cpu_seconds()
+    result = wrk.run(target.url(), load, scratch)
+    wrk_seconds = children_cpu_seconds() - wrk_before  # wrk is the one child reaped meanwhile
+    server_seconds = target.server.cpu_seconds() - server_before
+    jaeger_seconds = cpu_seconds(watched) - jaeger_before if watched is not None else None
+    per_request = 1e6 / max(result.requests, 1)
+    cpu = CpuUse(
+        server_seconds * per_request,
+        wrk_seconds * per_request,
+        jaeger_seconds * per_request if jaeger_seconds is not None else None,
+    )
+    return result, cpu
+
+
+def children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def errors_note(result: wrk.Result) -> str:
@@ -441,8 +492,23 @@ def summary(runs: list[wrk.Result]) -> dict[str, Any]:
     }
 
 
+def cpu_summary(runs: list[CpuUse], server_ratios: list[float]) -> dict[str, Any]:
+    """The medians of a server's CPU figures, and its CPU per request over the baseline's."""
+    median = statistics.median
+    jaeger = [run.jaeger_us for run in runs if run.jaeger_us is not None]
+    return {
+        "server": median(run.server_us for run in runs),
+        "wrk": median(run.wrk_us for run in runs),
+        "jaeger": median(jaeger) if jaeger else None,
+        "server_ratio": median(server_ratios) if server_ratios else None,
+        "server_ratio_min": min(server_ratios, default=None),
+        "server_ratio_max": max(server_ratios, default=None),
+        "runs": [run.as_dict() for run in runs],
+    }
+
+
 def round_ratios(
-    runs: list[wrk.Result], base_runs: list[wrk.Result], figure: Callable[[wrk.Result], float]
+    runs: list[Run], base_runs: list[Run], figure: Callable[[Run], float]
 ) -> list[float]:
     """A figure of each run over the baseline's in the same round."""
     return [
@@ -468,6 +534,7 @@ def figures(
     for target in targets:
         ratios = round_ratios(target.runs, baseline.runs, lambda r: r.requests_per_second)
         p99_ratios = round_ratios(target.half_loads, baseline.half_loads, lambda r: r.p99_ms)
+        cpu_ratios = round_ratios(target.cpu, baseline.cpu, lambda c: c.server_us)
         rows.append(
             {
                 "key": target.key,
@@ -478,6 +545,7 @@ def figures(
                 "ratio_min": min(ratios),
                 "ratio_max": max(ratios),
                 "idle_rss_bytes": target.idle_rss_bytes,
+                "cpu_us_per_request": cpu_summary(target.cpu, cpu_ratios),
                 "half_load": {
                     **summary(target.half_loads),
                     "p99_ratio": statistics.median(p99_ratios) if p99_ratios else None,
