@@ -16,7 +16,7 @@ from support import DEFAULTS, Project, RenderSet, gosvc
 
 pytestmark = pytest.mark.cli
 
-ROWS = ["baseline", "service", "service-quiet", "service-livez", "go-zero"]
+ROWS = ["baseline", "service", "service-quiet", "service-every-line", "service-livez", "go-zero"]
 
 
 @pytest.fixture(scope="module")

@@ -36,6 +36,9 @@ RECORD = {"id": "bench-1", "quantity": 10}
 # The only settings the bench chooses; everything else is the service's default.
 DEFAULTS_ENV = {"LOG_LEVEL": "info"}
 QUIET_ENV = {"LOG_LEVEL": "warn", "OTEL_SDK_DISABLED": "true"}
+# The defaults sample repeated info lines (the first 100 of a message each second, then
+# one in 100), so at full load few access log lines are written; this row writes them all.
+EVERY_LINE_ENV = {**DEFAULTS_ENV, "LOG_SAMPLE_FIRST": "0"}
 # What the row "as the prod overlay runs it" takes from deploy/kustomize (base, then the
 # prod overlay's literals over it): the log level and the sampler, the settings that decide
 # what a request pays for in production. The overlay's collector address is replaced by the
@@ -292,6 +295,12 @@ def make_targets(
             "service-quiet",
             "service: telemetry and access log off",
             service(QUIET_ENV),
+            record,
+        ),
+        Target(
+            "service-every-line",
+            "service: defaults, every access log line",
+            service(EVERY_LINE_ENV),
             record,
         ),
     ]
