@@ -9,7 +9,9 @@ import (
 
 // asyncWriter takes each line (one Write, as slog's handlers write them) into a bounded
 // queue and writes it to out from one goroutine, so a slow stdout (a full pipe, a busy
-// node's log agent) never holds a request. When the queue is full a line is dropped and
+// node's log agent) never holds a request. The lines queued while one was being written go
+// out together in the next Write: one system call for many lines when the service logs
+// faster than one write per line keeps up. When the queue is full a line is dropped and
 // counted, except through blocking(), which waits for room: warnings and errors.
 //
 // A crash loses what is queued; Close writes it out at shutdown, and from then on lines
@@ -28,6 +30,7 @@ type asyncWriter struct {
 }
 
 // maxPooledLine bounds the buffers kept for reuse: one huge line must not pin its memory.
+// It also bounds a batch of lines written together, which always holds at least one line.
 const maxPooledLine = 64 << 10
 
 func newAsyncWriter(out io.Writer, size int) *asyncWriter {
@@ -38,14 +41,37 @@ func newAsyncWriter(out io.Writer, size int) *asyncWriter {
 
 func (w *asyncWriter) run() {
 	defer close(w.done)
+	var batch []byte
 	for line := range w.queue {
+		batch = w.take(batch[:0], line)
+	queued:
+		for len(batch) < maxPooledLine {
+			select {
+			case line, ok := <-w.queue:
+				if !ok {
+					break queued // closed: write what is taken, then range ends
+				}
+				batch = w.take(batch, line)
+			default:
+				break queued
+			}
+		}
 		w.outMu.Lock()
-		_, _ = w.out.Write(line) // nowhere to report a failed log write
+		_, _ = w.out.Write(batch) // nowhere to report a failed log write
 		w.outMu.Unlock()
-		if cap(line) <= maxPooledLine {
-			w.pool.Put(&line)
+		if cap(batch) > 2*maxPooledLine {
+			batch = nil // grown by a huge line: not kept
 		}
 	}
+}
+
+// take appends line to batch and returns the line's buffer for reuse.
+func (w *asyncWriter) take(batch, line []byte) []byte {
+	batch = append(batch, line...)
+	if cap(line) <= maxPooledLine {
+		w.pool.Put(&line)
+	}
+	return batch
 }
 
 // Write queues a copy of p, or drops it if the queue is full.
