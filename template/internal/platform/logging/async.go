@@ -29,9 +29,13 @@ type asyncWriter struct {
 	pool    sync.Pool
 }
 
-// maxPooledLine bounds the buffers kept for reuse: one huge line must not pin its memory.
-// It also bounds a batch of lines written together, which always holds at least one line.
-const maxPooledLine = 64 << 10
+const (
+	// maxPooledLine bounds the buffers kept for reuse: one huge line must not pin its memory.
+	maxPooledLine = 64 << 10
+	// maxBatch bounds the lines taken into one Write; a batch holds at least one line, so a
+	// huge line makes a batch of its own, whose buffer is then not kept.
+	maxBatch = 64 << 10
+)
 
 func newAsyncWriter(out io.Writer, size int) *asyncWriter {
 	w := &asyncWriter{out: out, queue: make(chan []byte, size), done: make(chan struct{})}
@@ -45,7 +49,7 @@ func (w *asyncWriter) run() {
 	for line := range w.queue {
 		batch = w.take(batch[:0], line)
 	queued:
-		for len(batch) < maxPooledLine {
+		for len(batch) < maxBatch {
 			select {
 			case line, ok := <-w.queue:
 				if !ok {
@@ -59,7 +63,7 @@ func (w *asyncWriter) run() {
 		w.outMu.Lock()
 		_, _ = w.out.Write(batch) // nowhere to report a failed log write
 		w.outMu.Unlock()
-		if cap(batch) > 2*maxPooledLine {
+		if cap(batch) > 2*maxBatch {
 			batch = nil // grown by a huge line: not kept
 		}
 	}
